@@ -1,0 +1,224 @@
+"""FabriqueModel: the Mesa model of AMP, 2017 -> 2040.
+
+State lives in numpy arrays (simulator.state); each yearly process is a
+module of simulator.processes with ``step(model) -> events`` and, where it
+has any, ``init(model)``, ``metrics(model, groups)`` and
+``invariants(model)``. The eight named personas are Mesa agents on the pole
+network (Mesa's discrete-space Network), bound to their person rows.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import time
+import zlib
+from typing import Any
+
+import mesa
+import numpy as np
+from mesa.discrete_space import Network
+
+from . import metrics as M
+from . import state as S
+from .agents import PersonaAgent
+from .params import ParameterError
+from .population import load_population_params, marginals_report, synthesize
+from .scenario import Scenario, load_scenario, process_specs, resolved_params, scenario_hash
+
+#: the yearly schedule (DESIGN.md): engagements, then the processes in order
+SCHEDULE: tuple[str, ...] = ("demography",)
+
+
+class InvariantError(AssertionError):
+    """Raised in strict mode when a model invariant fails."""
+
+
+class FabriqueModel(mesa.Model):
+    """Agent-based model of the Aix-Marseille-Provence metropolis.
+
+    Keyword parameters (so ``mesa.batch_run`` can sweep them by name):
+    scenario (shipped name or path), scale (fraction of the real population),
+    seed, replicate, start_year/end_year (default: the scenario's), strict
+    (check invariants every year), overrides ({process: {key: value}} on top
+    of the scenario, validated like scenario values).
+    """
+
+    def __init__(self, scenario: str | Scenario = "baseline", scale: float = 0.01, seed: int = 1,
+                 replicate: int = 0, start_year: int | None = None, end_year: int | None = None,
+                 strict: bool = False, overrides: dict[str, dict[str, Any]] | None = None,
+                 territory=None, personas=None) -> None:
+        super().__init__(seed=seed)
+        t0 = time.perf_counter()
+        if not (isinstance(scale, (int, float)) and 0 < scale <= 1.0):
+            raise ParameterError(f"scale must be in (0, 1], got {scale!r}")
+        self.scenario = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+        self.scale = float(scale)
+        self.seed = int(seed)
+        self.replicate = int(replicate)
+        self.strict = strict
+        self.start_year = int(start_year or self.scenario.start_year)
+        self.end_year = int(end_year or self.scenario.end_year)
+        if self.end_year < self.start_year:
+            raise ParameterError(f"end_year {self.end_year} is before start_year {self.start_year}")
+        self.params = resolved_params(self.scenario)
+        if overrides:
+            from .params import check_override
+            specs = process_specs()
+            for proc, kv in overrides.items():
+                if proc not in specs:
+                    raise ParameterError(f"overrides: unknown process '{proc}'; allowed: {sorted(specs)}")
+                for k, v in kv.items():
+                    self.params[proc][k] = check_override(k, v, specs[proc], f"overrides.{proc}")
+        self.scenario_hash = scenario_hash(self.scenario, self.params)
+        self._streams: dict[str, np.random.Generator] = {}
+        self.timings: dict[str, float] = {}
+
+        from .personas import load_personas
+        from .territory import load_territory
+        self.territory = territory if territory is not None else load_territory()
+        self.personas = personas if personas is not None else load_personas(pole_ids=self.territory.ids)
+        for p in self.personas:
+            if p.agent["home_pole"] not in self.territory.index:
+                raise ParameterError(f"personas/{p.id}.toml: key 'agent.home_pole' = {p.agent['home_pole']!r} "
+                                     f"is not a pole of the territory; allowed: {self.territory.ids}")
+        self.segment_ids = [p.id for p in self.personas]
+        self.processes = {name: importlib.import_module(f"simulator.processes.{name}") for name in SCHEDULE}
+        self.engagements_active: dict[str, float] = {}
+        self._timed("setup", t0)
+
+        t1 = time.perf_counter()
+        syn = synthesize(self.territory, self.personas, self.params["population"], self.scale,
+                         self.stream("population"))
+        self.persons, self.households = syn.persons, syn.households
+        self.named = syn.named
+        self.named_households = np.unique(self.persons.hh[list(self.named.values())])
+        self.rake_iterations, self.rake_max_rel_error = syn.rake_iterations, syn.rake_max_rel_error
+        self._timed("population", t1)
+
+        self.year = self.start_year
+        for name, mod in self.processes.items():
+            if hasattr(mod, "init"):
+                t = time.perf_counter()
+                mod.init(self)
+                self._timed(name, t)
+
+        self.network = Network(self.territory.graph, random=self.random)
+        self.persona_agents = {pid: PersonaAgent(self, next(p for p in self.personas if p.id == pid), row)
+                               for pid, row in sorted(self.named.items(),
+                                                      key=lambda kv: self.segment_ids.index(kv[0]))}
+        self.metric_rows: list[tuple] = []
+        self.persona_rows: list[dict[str, Any]] = []
+        self.flow_rows: list[tuple] = []
+        self._last_population = self.population()
+        self.datacollector = mesa.DataCollector(model_reporters={
+            "year": "year", "population": lambda m: m.population(),
+            "households": lambda m: float(m.households.weight[m.households.alive].sum()),
+        })
+        self.collect(events=None)
+        self.running = self.year < self.end_year
+
+    # ------------------------------------------------------------ plumbing
+    def stream(self, name: str) -> np.random.Generator:
+        """Random stream of one process, derived from the model seed and the process name.
+
+        Keyed by name (not by order of creation), so adding a process never
+        shifts the draws of the others.
+        """
+        if name not in self._streams:
+            ss = np.random.SeedSequence(entropy=self.seed, spawn_key=(zlib.crc32(name.encode()),))
+            self._streams[name] = np.random.default_rng(ss)
+        return self._streams[name]
+
+    def _timed(self, name: str, t0: float) -> None:
+        self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - t0
+
+    def population(self) -> float:
+        return float(self.households.weight[self.persons.hh[self.persons.alive]].sum())
+
+    def on_new_households(self, rows: np.ndarray, reason: str) -> None:
+        """Hook called when households are created (leaving home, immigration)."""
+        for mod in self.processes.values():
+            if hasattr(mod, "on_new_households"):
+                mod.on_new_households(self, rows, reason)
+
+    def persona_extra(self, row: int, hh: int) -> dict[str, Any]:
+        extra: dict[str, Any] = {}
+        for mod in self.processes.values():
+            if hasattr(mod, "persona_extra"):
+                extra.update(mod.persona_extra(self, row, hh))
+        return extra
+
+    # ------------------------------------------------------------ schedule
+    def step(self) -> None:
+        """One simulated year: engagements, then the processes in SCHEDULE order, then metrics."""
+        if self.year >= self.end_year:
+            self.running = False
+            return
+        self.year += 1
+        events: dict[str, float] = {}
+        t = time.perf_counter()
+        self.apply_engagements()
+        self._timed("engagements", t)
+        for name, mod in self.processes.items():
+            t = time.perf_counter()
+            out = mod.step(self)
+            self._timed(name, t)
+            if out:
+                events.update(out)
+        t = time.perf_counter()
+        if self.strict:
+            self.check_invariants(events)
+        self.collect(events)
+        self._timed("metrics", t)
+        self.running = self.year < self.end_year
+
+    def apply_engagements(self) -> None:
+        if importlib.util.find_spec("simulator.engagements") is None:
+            return
+        importlib.import_module("simulator.engagements").apply(self)
+
+    def run_model(self) -> None:
+        while self.running:
+            self.step()
+
+    # ------------------------------------------------------------ outputs
+    def collect(self, events: dict[str, float] | None) -> None:
+        g = M.Groups(self)
+        rows = M.demography_metrics(self, g, events)
+        rows += M.status_shares(self, g)
+        for mod in self.processes.values():
+            if hasattr(mod, "metrics"):
+                rows += mod.metrics(self, g)
+            if hasattr(mod, "flows"):
+                self.flow_rows += [(self.year,) + r for r in mod.flows(self)]
+        self.metric_rows += [(self.year,) + r for r in rows]
+        if hasattr(self, "datacollector"):
+            self.datacollector.collect(self)
+        for agent in self.persona_agents.values():
+            self.persona_rows.append(agent.record(self.year))
+
+    def check_invariants(self, events: dict[str, float]) -> None:
+        errors: list[str] = []
+        pop = self.population()
+        expected = self._last_population + events.get("births", 0) - events.get("deaths", 0) \
+            + events.get("net_migration", 0)
+        if abs(pop - expected) > 1e-6 * max(pop, 1.0):
+            errors.append(f"population accounting: {pop:.3f} != {expected:.3f}")
+        self._last_population = pop
+        bad = S.check_no_nan(self.persons, self.households)
+        if bad:
+            errors.append(f"NaN/inf in {bad}")
+        p = self.persons
+        if np.any(p.alive & (p.age < 0)):
+            errors.append("negative age")
+        dead_hh = ~self.households.alive[p.hh[p.alive]]
+        if dead_hh.any():
+            errors.append(f"{int(dead_hh.sum())} living persons in dissolved households")
+        for name, mod in self.processes.items():
+            if hasattr(mod, "invariants"):
+                errors += [f"{name}: {e}" for e in mod.invariants(self)]
+        if errors:
+            raise InvariantError(f"year {self.year}: " + "; ".join(errors))
+
+    def marginals(self) -> list[dict[str, Any]]:
+        return marginals_report(self.persons, self.households, self.territory, self.params["population"])

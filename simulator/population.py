@@ -1,0 +1,517 @@
+"""Synthetic population of AMP from the eight persona segments.
+
+Pipeline (each step vectorised over households or persons):
+
+1. draw households from the persona segments (segment shares, household
+   types, ages of the reference person, children, adult children);
+2. draw each member's attributes from the segment's distributions
+   (education, activity status, licence, income) and each household's
+   cars, tenure, dwelling size and condition, and home pole (pole population
+   x segment affinity for the pole's kind);
+3. add the eight named personas as explicit rows (their booklet values);
+4. rake household weights (simulator.calibration.rake) to the observed
+   2017 marginals: pole populations, age bands, employment rate, youth
+   joblessness, students, workforce without the bac, poor households,
+   licences, car ownership and workers by sector;
+5. give workers a job pole by a doubly-constrained gravity model on the
+   free-flow car skim, per sector, so commute flows exist from year one.
+
+`marginals_report` recomputes every marginal from the final arrays, which
+is what `fabrique population` prints and the tests check.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import state as S
+from .calibration import rake
+from .params import load_params, params_dir, spec
+
+POP_SPECS = {
+    "age_band_edges": spec("yr", 0, 111, kind="list", length=9),
+    "age_band_shares": spec("1", 0, 1, kind="list", length=8),
+    "employment_rate_15_64": spec("1", 0.3, 0.95),
+    "youth_jobless_rate": spec("1", 0, 0.8),
+    "higher_ed_student_share": spec("1", 0, 0.3),
+    "no_bac_share_workforce": spec("1", 0, 1),
+    "poor_households": spec("households", 0, 2e6),
+    "poverty_line_eur_cu": spec("EUR/month/CU", 300, 3000),
+    "licence_share_adults": spec("1", 0, 1),
+    "car_household_share": spec("1", 0, 1),
+    "outside_workers_share": spec("1", 0, 0.5),
+    "job_vacancy_share": spec("1", 0, 0.3),
+    "oldest_age_decay": spec("1/yr", 0, 2),
+    "student_share_by_age": spec("1", 0, 1, kind="list", length=3),
+    "pupil_out_of_school_share": spec("1", 0, 0.5),
+    "income_unemployed": spec("EUR/month", 0, 5000),
+    "income_inactive": spec("EUR/month", 0, 5000),
+    "income_student": spec("EUR/month", 0, 5000),
+    "pension_median": spec("EUR/month", 200, 10000),
+    "pension_sigma": spec("1", 0, 2),
+    "gravity_beta_per_min": spec("1/min", 0, 1),
+    "weight_bounds": spec("1", 0.01, 100, kind="list", length=2),
+    "mean_household_size": spec("persons/household", 1, 5),
+    "tolerance_rate_pp": spec("pp", 0, 10),
+    "tolerance_count_rel": spec("1", 0, 0.5),
+}
+
+ROLE_HEAD, ROLE_PARTNER, ROLE_CHILD, ROLE_OTHER = 0, 1, 2, 3
+OUTSIDE_AMP = -2  # job_pole of residents working outside the metropolis
+
+
+def load_population_params(path=None) -> dict[str, Any]:
+    return load_params(path or params_dir() / "population.toml", POP_SPECS)
+
+
+@dataclass
+class Synthesis:
+    persons: S.Persons
+    households: S.Households
+    named: dict[str, int]          # persona id -> person row
+    rake_iterations: int
+    rake_max_rel_error: float
+
+
+# ------------------------------------------------------------------ helpers
+def _choice_by_group(rng: np.random.Generator, groups: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """For each row with group g, draw an index with probabilities probs[g]."""
+    cum = np.cumsum(probs, axis=1)
+    cum /= cum[:, -1:]
+    u = rng.random(groups.size)
+    out = (u[:, None] > cum[groups]).sum(axis=1)
+    return np.minimum(out, probs.shape[1] - 1)
+
+
+def _dist(seg: dict, key: str, names: tuple[str, ...]) -> np.ndarray:
+    d = seg[key]
+    return np.array([float(d.get(n, 0.0)) for n in names])
+
+
+def _poor(income: np.ndarray, hh: np.ndarray, age: np.ndarray, n_hh: int, line: float,
+          alive: np.ndarray | None = None) -> np.ndarray:
+    """Household below the poverty line (OECD-modified consumption units)."""
+    if alive is None:
+        alive = np.ones(age.size, dtype=bool)
+    inc = np.bincount(hh[alive], weights=income[alive], minlength=n_hh)
+    adults = np.bincount(hh[alive & (age >= 14)], minlength=n_hh)
+    kids = np.bincount(hh[alive & (age < 14)], minlength=n_hh)
+    cu = 1.0 + 0.5 * np.maximum(adults - 1, 0) + 0.3 * kids
+    return (inc / cu < line) & ((adults + kids) > 0)
+
+
+# ------------------------------------------------------------------ synthesis
+def synthesize(territory, personas, params: dict[str, Any], scale: float,
+               rng: np.random.Generator, car_time_min: np.ndarray | None = None) -> Synthesis:
+    P = params
+    seg_ids = [p.id for p in personas]
+    segs = [p.segment for p in personas]
+    n_seg = len(segs)
+    n_poles = len(territory.ids)
+    pop_total = float(territory.population.sum())
+
+    # 1. households ----------------------------------------------------------
+    n_hh = max(200, int(round(pop_total * scale / P["mean_household_size"])))
+    shares = np.array([s["share_households"] for s in segs])
+    seg = rng.choice(n_seg, size=n_hh, p=shares / shares.sum()).astype(np.int8)
+    hh_type = _choice_by_group(rng, seg, np.array([_dist(s, "hh_type", S.HH_TYPE) for s in segs]))
+    age_lo = np.array([s["head_age"][0] for s in segs])
+    age_hi = np.array([s["head_age"][1] for s in segs])
+    head_age = rng.integers(age_lo[seg], age_hi[seg] + 1)
+    for _ in range(30):  # thin out the oldest ages (survival-shaped prior above 85)
+        reject = (head_age > 85) & (rng.random(n_hh) > np.exp(-P["oldest_age_decay"] * (head_age - 85)))
+        if not reject.any():
+            break
+        head_age[reject] = rng.integers(age_lo[seg[reject]], age_hi[seg[reject]] + 1)
+
+    n_adults = np.select([hh_type == 0, hh_type == 1, hh_type == 2, hh_type == 3],
+                         [1, 2, 2, 1], default=0)
+    other = hh_type == 4
+    n_adults[other] = 2 + (rng.random(other.sum()) < 0.4)
+    has_kids = (hh_type == 2) | (hh_type == 3)
+    kids_mean = np.array([s["children_mean"] for s in segs])[seg]
+    n_kids = np.where(has_kids, 1 + rng.poisson(np.maximum(kids_mean - 1.0, 0.0)), 0)
+    adult_child = has_kids & (rng.random(n_hh) < np.array([s["adult_child_share"] for s in segs])[seg]) \
+        & (head_age >= 38)
+    size = n_adults + n_kids
+
+    # 2. persons --------------------------------------------------------------
+    hh = np.repeat(np.arange(n_hh), size)
+    start = np.concatenate([[0], np.cumsum(size)[:-1]])
+    pos = np.arange(hh.size) - start[hh]
+    role = np.where(pos == 0, ROLE_HEAD,
+                    np.where(pos < n_adults[hh],
+                             np.where(np.isin(hh_type[hh], (1, 2)), ROLE_PARTNER, ROLE_OTHER),
+                             ROLE_CHILD))
+    n = hh.size
+    ha = head_age[hh]
+    age = ha.astype(np.float64)
+    partner = role == ROLE_PARTNER
+    age[partner] = ha[partner] + np.round(rng.normal(-2, 3, partner.sum()))
+    oth = role == ROLE_OTHER
+    age[oth] = ha[oth] + np.round(rng.normal(0, 6, oth.sum()))
+    child = role == ROLE_CHILD
+    gap = rng.uniform(20, 40, child.sum())
+    cage = ha[child] - gap
+    too_old = (cage > 17) | (cage < 0)  # children of older parents: any age of childhood
+    cage[too_old] = rng.uniform(0, np.clip(ha[child][too_old] - 18, 0, 17.99))
+    age[child] = cage
+    first_child = child & (pos == n_adults[hh])
+    ac = first_child & adult_child[hh]
+    age[ac] = rng.integers(18, 30, ac.sum())
+    age[~child] = np.clip(age[~child], 18, 100)
+    age = np.clip(np.round(age), 0, 100).astype(np.int16)
+
+    sex = (rng.random(n) < 0.5).astype(np.int8)  # 1 = male
+    sp_head = (role == ROLE_HEAD) & (hh_type[hh] == 3)
+    sex[sp_head] = (rng.random(sp_head.sum()) < 0.15).astype(np.int8)
+    heads_sex = sex[start]
+    sex[partner] = 1 - heads_sex[hh[partner]]
+
+    pseg = seg[hh]
+    edu_p = np.array([_dist(s, "edu", S.EDU) for s in segs])
+    edu = _choice_by_group(rng, pseg, edu_p).astype(np.int8)
+    edu[age < 18] = S.EDU_NO_BAC
+
+    status = np.full(n, S.CHILD, dtype=np.int8)
+    pupil_out = (age >= 15) & (age < 18) & (rng.random(n) < P["pupil_out_of_school_share"])
+    st_by_age = np.zeros(n)
+    ssa = P["student_share_by_age"]
+    st_by_age[(age >= 18) & (age <= 20)] = ssa[0]
+    st_by_age[(age >= 21) & (age <= 24)] = ssa[1]
+    st_by_age[(age >= 25) & (age <= 29)] = ssa[2]
+    higher_share = edu_p[:, 2][pseg]
+    st_by_age *= np.clip(higher_share / 0.3, 0.3, 2.5)
+    student = (age >= 18) & (rng.random(n) < np.clip(st_by_age, 0, 0.95))
+    status[student] = S.STUDENT
+    edu[student] = S.EDU_BAC
+    working_age = ((age >= 18) | pupil_out) & (age <= 64) & ~student
+    emp_p = np.array([s["employment"] for s in segs])[pseg]
+    emp_p = np.where(age < 25, emp_p * 0.75, emp_p)
+    emp_p = np.where(age >= 60, emp_p * 0.6, emp_p)
+    u = rng.random(n)
+    status[working_age & (u < emp_p)] = S.EMPLOYED
+    jobless = working_age & (u >= emp_p)
+    status[jobless] = np.where(rng.random(jobless.sum()) < 0.6, S.UNEMPLOYED, S.INACTIVE)
+    early_ret = (age >= 60) & (age <= 64) & (status != S.EMPLOYED) & (rng.random(n) < 0.7)
+    status[early_ret] = S.RETIRED
+    old = age >= 65
+    status[old] = np.where(rng.random(old.sum()) < 0.03, S.EMPLOYED, S.RETIRED)
+    edu[(age < 25) & (edu == S.EDU_HIGHER) & ~student] = S.EDU_BAC
+
+    lic_p = np.array([s["licence"] for s in segs])[pseg] * np.where(age >= 80, 0.6, 1.0)
+    licence = (age >= 18) & (rng.random(n) < lic_p)
+
+    skill = edu.copy()  # low / mid / high skill follows the diploma
+    sector = np.full(n, -1, dtype=np.int8)
+    emp = status == S.EMPLOYED
+
+    income = np.zeros(n, dtype=np.float64)
+    med = np.array([s["income_median"] for s in segs])[pseg] * np.array([0.85, 1.0, 1.35])[skill]
+    sig = np.array([s["income_sigma"] for s in segs])[pseg]
+    income[emp] = np.exp(np.log(med[emp]) + sig[emp] * rng.standard_normal(emp.sum()))
+    income[status == S.UNEMPLOYED] = P["income_unemployed"]
+    income[status == S.INACTIVE] = np.where(age[status == S.INACTIVE] >= 18, P["income_inactive"], 0.0)
+    income[status == S.STUDENT] = P["income_student"]
+    ret = status == S.RETIRED
+    income[ret] = np.exp(np.log(P["pension_median"]) + P["pension_sigma"] * rng.standard_normal(ret.sum()))
+
+    # household attributes
+    cars = _choice_by_group(rng, seg, np.array([[s["cars"].get(str(k), 0.0) for k in (0, 1, 2)] for s in segs]))
+    lic_adults = np.bincount(hh[licence], minlength=n_hh)
+    cars = np.minimum(cars, lic_adults).astype(np.int8)
+    tenure = _choice_by_group(rng, seg, np.array([_dist(s, "tenure", S.TENURE[:3]) for s in segs])).astype(np.int8)
+    condition = _choice_by_group(rng, seg, np.array([_dist(s, "condition", S.CONDITION) for s in segs])).astype(np.int8)
+    size_class = np.where(size >= 3, 1, np.where(size == 2, (rng.random(n_hh) < 0.6), (rng.random(n_hh) < 0.25)))
+    aff = np.array([[s["pole_affinity"].get(k, 1.0) for k in territory.kind] for s in segs])
+    pole_p = aff * territory.population[None, :]
+    pole = _choice_by_group(rng, seg, pole_p).astype(np.int16)
+    income_idx = territory.income_index[pole[hh]]
+    income[emp] *= income_idx[emp]
+
+    persons = S.Persons(age=age, sex=sex, hh=hh.astype(np.int32), segment=pseg.astype(np.int8),
+                        edu=edu, status=status, licence=licence, income=income.astype(np.float32),
+                        alive=np.ones(n, dtype=bool), sector=sector, skill=skill.astype(np.int8))
+    households = S.Households(pole=pole, weight=np.ones(n_hh), segment=seg, hh_type=hh_type.astype(np.int8),
+                              car=cars, tenure=tenure, size_class=size_class.astype(np.int8),
+                              condition=condition, housing_cost=np.zeros(n_hh, np.float32),
+                              energy_cost=np.zeros(n_hh, np.float32))
+
+    # 3. the eight named personas --------------------------------------------
+    named = _add_named(persons, households, personas, territory, seg_ids, rng, P)
+
+    # outside-AMP workers and design weights
+    emp = persons.status == S.EMPLOYED
+    outside = emp & (rng.random(persons.n) < P["outside_workers_share"])
+    outside[list(named.values())] = False
+    persons.job_pole[outside] = OUTSIDE_AMP
+    d = np.full(households.n, pop_total / persons.n)
+
+    # 4. raking ---------------------------------------------------------------
+    A, t, sc = _constraints(persons, households, territory, P)
+    res = rake(A, t, d, bounds=tuple(P["weight_bounds"]), scale=sc)
+    households.weight = res.weights
+    assign_sectors(persons, households, territory, segs, P, rng, named)
+
+    # 5. job poles -------------------------------------------------------------
+    if car_time_min is None:
+        car_time_min = territory.road_skim()[0]
+    assign_job_poles(persons, households, territory, car_time_min, P, rng, named)
+    return Synthesis(persons, households, named, res.iterations, res.max_rel_error)
+
+
+def _add_named(persons: S.Persons, households: S.Households, personas, territory, seg_ids, rng, P) -> dict[str, int]:
+    """Append the eight named personas (and their household members) as rows."""
+    named: dict[str, int] = {}
+    done: set[str] = set()
+    for p in personas:
+        if p.id in done:
+            continue
+        members = [p] + [q for q in personas if q.id in getattr(p, "household_with", [])]
+        done.update(m.id for m in members)
+        a = p.agent
+        rows: list[dict] = []
+        for m in members:
+            ma = m.agent
+            rows.append(dict(id=m.id, age=ma["age"], sex=S.SEX.index(ma["sex"]), edu=S.EDU.index(ma["edu"]),
+                             status=S.STATUS.index(ma["status"]), licence=bool(ma["licence"]),
+                             income=float(ma["income_eur_month"]),
+                             sector=-1 if ma["sector"] in (None, "none") else S.SECTORS.index(ma["sector"]),
+                             segment=seg_ids.index(m.id)))
+        for om in a.get("other_members", []):
+            st = S.STATUS.index(om.get("status", "child"))
+            age = int(om["age"])
+            seg_i = seg_ids.index(p.id)
+            edu = S.EDU.index(om["edu"]) if "edu" in om else (S.EDU_NO_BAC if age < 18 else S.EDU_BAC)
+            inc = float(om["income_eur_month"]) if "income_eur_month" in om else {
+                S.EMPLOYED: p.segment["income_median"], S.UNEMPLOYED: P["income_unemployed"],
+                S.INACTIVE: P["income_inactive"] if age >= 18 else 0.0, S.STUDENT: P["income_student"],
+                S.RETIRED: P["pension_median"]}.get(st, 0.0)
+            sector = om.get("sector")
+            rows.append(dict(id=None, age=age, sex=S.SEX.index(om.get("sex", "female")), edu=edu, status=st,
+                             licence=bool(om.get("licence", age >= 18 and p.segment["licence"] >= 0.5)),
+                             income=inc, segment=seg_i,
+                             sector=(S.SECTORS.index(sector) if sector not in (None, "none") else
+                                     (S.SECTORS.index(max(p.segment["sectors"], key=p.segment["sectors"].get))
+                                      if st == S.EMPLOYED else -1))))
+        h_row = households.n
+        new_h = S.Households(
+            pole=np.array([territory.index[a["home_pole"]]], np.int16), weight=np.ones(1),
+            segment=np.array([seg_ids.index(p.id)], np.int8),
+            hh_type=np.array([S.HH_TYPE.index(a["hh_type"])], np.int8),
+            car=np.array([int(a["cars"])], np.int8), tenure=np.array([S.TENURE.index(a["tenure"])], np.int8),
+            size_class=np.array([1 if len(rows) >= 3 or a["hh_type"] != "single" else 0], np.int8),
+            condition=np.array([S.CONDITION.index(a["condition"])], np.int8),
+            housing_cost=np.zeros(1, np.float32), energy_cost=np.zeros(1, np.float32))
+        households.append(new_h)
+        k = len(rows)
+        new_p = S.Persons(
+            age=np.array([r["age"] for r in rows], np.int16), sex=np.array([r["sex"] for r in rows], np.int8),
+            hh=np.full(k, h_row, np.int32), segment=np.array([r["segment"] for r in rows], np.int8),
+            edu=np.array([r["edu"] for r in rows], np.int8), status=np.array([r["status"] for r in rows], np.int8),
+            licence=np.array([r["licence"] for r in rows], bool),
+            income=np.array([r["income"] for r in rows], np.float32), alive=np.ones(k, bool),
+            sector=np.array([r["sector"] for r in rows], np.int8),
+            skill=np.array([r["edu"] for r in rows], np.int8))
+        idx = persons.append(new_p)
+        for r, i in zip(rows, idx):
+            if r["id"]:
+                named[r["id"]] = int(i)
+    return named
+
+
+def _age_masks(age: np.ndarray, edges) -> list[np.ndarray]:
+    return [(age >= edges[i]) & (age < edges[i + 1]) for i in range(len(edges) - 1)]
+
+
+def _constraints(p: S.Persons, h: S.Households, terr, P) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Constraint matrix (households x marginals), targets and scales."""
+    nh = h.n
+    pop_total = float(terr.population.sum())
+    cols, targets, scales = [], [], []
+
+    def count(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(p.hh[mask], minlength=nh).astype(np.float64)
+
+    alive = p.alive
+    size = count(alive)
+    for j in range(len(terr.ids)):
+        cols.append(np.where(h.pole == j, size, 0.0))
+        targets.append(terr.population[j]); scales.append(terr.population[j])
+    bands = _age_masks(p.age, P["age_band_edges"])
+    for m, share in list(zip(bands, P["age_band_shares"]))[:-1]:
+        cols.append(count(m))
+        targets.append(share * pop_total); scales.append(share * pop_total)
+    a1564 = (p.age >= 15) & (p.age <= 64)
+    emp = p.status == S.EMPLOYED
+    cols.append(count(a1564 & emp) - P["employment_rate_15_64"] * count(a1564))
+    targets.append(0.0); scales.append(pop_total * 0.6)
+    y = (p.age >= 15) & (p.age <= 24) & (p.status != S.STUDENT) & ~((p.status == S.CHILD))
+    cols.append(count(y & ~emp) - P["youth_jobless_rate"] * count(y))
+    targets.append(0.0); scales.append(pop_total * 0.05)
+    cols.append(count(p.status == S.STUDENT))
+    t = P["higher_ed_student_share"] * pop_total
+    targets.append(t); scales.append(t)
+    active = emp | (p.status == S.UNEMPLOYED)
+    cols.append(count(active & (p.edu == S.EDU_NO_BAC)) - P["no_bac_share_workforce"] * count(active))
+    targets.append(0.0); scales.append(pop_total * 0.4)
+    poor = _poor(p.income, p.hh, p.age, nh, P["poverty_line_eur_cu"]).astype(np.float64)
+    cols.append(poor)
+    targets.append(P["poor_households"]); scales.append(P["poor_households"])
+    adults = p.age >= 18
+    cols.append(count(adults & p.licence) - P["licence_share_adults"] * count(adults))
+    targets.append(0.0); scales.append(pop_total * 0.7)
+    cols.append((h.car > 0).astype(np.float64) - P["car_household_share"])
+    targets.append(0.0); scales.append(pop_total / 2.2)
+    inside = emp & (p.job_pole != OUTSIDE_AMP)
+    t_in = terr.jobs.sum() * (1 - P["job_vacancy_share"])
+    cols.append(count(inside))
+    targets.append(t_in); scales.append(t_in)
+    return np.column_stack(cols), np.array(targets), np.array(scales)
+
+
+def assign_sectors(p: S.Persons, h: S.Households, terr, segs, P, rng, named) -> None:
+    """Sector of each worker: segment priors fitted (IPF) to AMP's jobs by sector.
+
+    The (segment x sector) matrix of weighted workers starts from each
+    segment's sector mix and is balanced so that its rows keep each
+    segment's workers and its columns match the jobs by sector of the
+    territory (scaled to the workers); each worker then draws a sector from
+    its segment's fitted row. The named personas keep their card sectors.
+    """
+    w = h.weight[p.hh]
+    emp = p.alive & (p.status == S.EMPLOYED)
+    keep = np.zeros(p.n, dtype=bool)
+    keep[list(named.values())] = True
+    keep |= np.isin(p.hh, np.unique(p.hh[list(named.values())])) & (p.sector >= 0)
+    todo = emp & ~keep & (p.job_pole != OUTSIDE_AMP)
+    n_seg = len(segs)
+    prior = np.array([_dist(s, "sectors", S.SECTORS) for s in segs]) + 1e-6
+    rows = np.bincount(p.segment[todo], weights=w[todo], minlength=n_seg)
+    cols = terr.jobs.sum(axis=0).astype(np.float64)
+    cols *= rows.sum() / cols.sum()
+    T = prior * rows[:, None]
+    for _ in range(200):
+        T *= (rows / np.maximum(T.sum(1), 1e-12))[:, None]
+        T *= (cols / np.maximum(T.sum(0), 1e-12))[None, :]
+    idx = np.flatnonzero(todo | (emp & ~keep & (p.job_pole == OUTSIDE_AMP)))
+    p.sector[idx] = _choice_by_group(rng, p.segment[idx].astype(np.int64), T + 1e-12).astype(np.int8)
+
+
+def assign_job_poles(p: S.Persons, h: S.Households, terr, car_time: np.ndarray, P, rng, named) -> None:
+    """Doubly-constrained gravity (Furness) per sector, then sampling and repair.
+
+    Filled jobs never exceed job positions: after sampling, workers in
+    over-full (pole, sector) cells move to the nearest cell with room, in
+    their sector first, then in another sector at the same or the nearest
+    pole (a worker is one agent of real weight w, so leftover room smaller
+    than w cannot take a whole agent).
+    """
+    n_poles = len(terr.ids)
+    w = h.weight[p.hh]
+    inside = p.alive & (p.status == S.EMPLOYED) & (p.job_pole != OUTSIDE_AMP)
+    deter = np.exp(-P["gravity_beta_per_min"] * car_time)
+    cap = terr.jobs  # positions, real units
+    for s in range(len(S.SECTORS)):
+        ws = inside & (p.sector == s)
+        if not ws.any():
+            continue
+        rows = np.bincount(h.pole[p.hh[ws]], weights=w[ws], minlength=n_poles)
+        cols = cap[:, s] * (rows.sum() / max(cap[:, s].sum(), 1e-9))
+        T = deter * np.outer(rows, cols)
+        for _ in range(60):
+            T *= (rows / np.maximum(T.sum(1), 1e-12))[:, None]
+            T *= (cols / np.maximum(T.sum(0), 1e-12))[None, :]
+        idx = np.flatnonzero(ws)
+        home = h.pole[p.hh[idx]]
+        p.job_pole[idx] = _choice_by_group(rng, home, T + 1e-12).astype(np.int16)
+    repair_job_capacity(p, w, np.flatnonzero(inside), cap, car_time, rng)
+
+
+def repair_job_capacity(p: S.Persons, w: np.ndarray, idx: np.ndarray, cap: np.ndarray,
+                        car_time: np.ndarray, rng) -> None:
+    """Move workers out of over-full (pole, sector) cells; see assign_job_poles."""
+    n_poles, n_sec = cap.shape
+    cell = p.job_pole[idx].astype(np.int64) * n_sec + p.sector[idx]
+    filled = np.bincount(cell, weights=w[idx], minlength=n_poles * n_sec).reshape(n_poles, n_sec)
+    over = np.argwhere(filled > cap + 1e-6)
+    for j, s in over:
+        here = idx[(p.job_pole[idx] == j) & (p.sector[idx] == s)]
+        here = here[rng.permutation(here.size)]
+        for i in here:
+            if filled[j, s] <= cap[j, s] + 1e-6:
+                break
+            wi = w[i]
+            room = cap - filled
+            placed = False
+            for k in np.argsort(car_time[j], kind="stable"):
+                if room[k, s] >= wi:
+                    tgt = (k, s)
+                elif room[k].max() >= wi:
+                    tgt = (k, int(np.argmax(room[k])))
+                else:
+                    continue
+                filled[j, s] -= wi
+                filled[tgt] += wi
+                p.job_pole[i], p.sector[i] = tgt
+                placed = True
+                break
+            if not placed:  # no room anywhere: the worker becomes a job seeker
+                filled[j, s] -= wi
+                p.status[i] = S.UNEMPLOYED
+                p.job_pole[i] = -1
+                p.sector[i] = -1
+
+
+# ------------------------------------------------------------------ report
+def marginals_report(p: S.Persons, h: S.Households, terr, P) -> list[dict[str, Any]]:
+    """Target vs achieved for every calibrated marginal, from the final arrays."""
+    w = h.weight[p.hh] * p.alive
+    hw = h.weight * h.alive
+    pop = w.sum()
+    tol_pp = P["tolerance_rate_pp"] / 100
+    tol_rel = P["tolerance_count_rel"]
+    out: list[dict[str, Any]] = []
+
+    def rate(name, target, num_mask, den_mask, unit="share"):
+        den = w[den_mask].sum()
+        ach = w[num_mask & den_mask].sum() / den if den > 0 else float("nan")
+        out.append(dict(marginal=name, unit=unit, target=float(target), achieved=float(ach),
+                        tolerance=tol_pp, ok=bool(abs(ach - target) <= tol_pp)))
+
+    def count(name, target, achieved, unit):
+        out.append(dict(marginal=name, unit=unit, target=float(target), achieved=float(achieved),
+                        tolerance=tol_rel, ok=bool(abs(achieved - target) <= tol_rel * target)))
+
+    count("population", terr.population.sum(), pop, "persons")
+    for j, pid in enumerate(terr.ids):
+        count(f"population pole={pid}", terr.population[j], w[h.pole[p.hh] == j].sum(), "persons")
+    alive = p.alive
+    rate("share aged under 25", P["age_band_shares"][0] + P["age_band_shares"][1], p.age < 25, alive)
+    rate("share aged 60+", sum(s for s, lo in zip(P["age_band_shares"], P["age_band_edges"]) if lo >= 60),
+         p.age >= 60, alive)
+    for m, share, lo, hi in zip(_age_masks(p.age, P["age_band_edges"]), P["age_band_shares"],
+                                P["age_band_edges"][:-1], P["age_band_edges"][1:]):
+        rate(f"share aged {int(lo)}-{int(hi) - 1}", share, m, alive)
+    a1564 = alive & (p.age >= 15) & (p.age <= 64)
+    emp = p.status == S.EMPLOYED
+    rate("employment rate 15-64", P["employment_rate_15_64"], emp, a1564)
+    y = alive & (p.age >= 15) & (p.age <= 24) & (p.status != S.STUDENT) & (p.status != S.CHILD)
+    rate("youth jobless rate 15-24 (non-students)", P["youth_jobless_rate"], ~emp, y)
+    rate("higher-education students share", P["higher_ed_student_share"], p.status == S.STUDENT, alive)
+    active = alive & (emp | (p.status == S.UNEMPLOYED))
+    rate("workforce without the bac", P["no_bac_share_workforce"], p.edu == S.EDU_NO_BAC, active)
+    poor = _poor(p.income, p.hh, p.age, h.n, P["poverty_line_eur_cu"], p.alive)
+    count("households below the poverty line", P["poor_households"], hw[poor].sum(), "households")
+    rate("adults with a driving licence", P["licence_share_adults"], p.licence, alive & (p.age >= 18))
+    hh_alive = h.alive & (np.bincount(p.hh[alive], minlength=h.n) > 0)
+    car_share = hw[hh_alive & (h.car > 0)].sum() / hw[hh_alive].sum()
+    out.append(dict(marginal="households with a car", unit="share", target=P["car_household_share"],
+                    achieved=float(car_share), tolerance=tol_pp,
+                    ok=bool(abs(car_share - P["car_household_share"]) <= tol_pp)))
+    inside = alive & emp & (p.job_pole >= 0)
+    jobs_target = terr.jobs.sum() * (1 - P["job_vacancy_share"])
+    count("jobs held by residents inside AMP", jobs_target, w[inside].sum(), "jobs")
+    return out

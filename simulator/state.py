@@ -1,0 +1,156 @@
+"""Struct-of-arrays state of persons and households.
+
+Every person and household is one row in a set of numpy arrays. Rows are
+never deleted during a run: a person who dies or emigrates gets
+``alive = False`` (and keeps the row, so the eight named personas keep their
+row index); arrays grow by amortised doubling when people are born or
+immigrate. Each household row carries a ``weight`` (real households it
+stands for); persons inherit the weight of their household, so every
+aggregate is ``sum(weight[mask])`` in real units.
+
+Codes are small integers; their names live here and only here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+# ---------------------------------------------------------------- codes
+SEX = ("female", "male")
+
+EDU = ("no_bac", "bac", "higher")  # highest diploma reached
+EDU_NO_BAC, EDU_BAC, EDU_HIGHER = 0, 1, 2
+
+STATUS = ("child", "student", "employed", "unemployed", "inactive", "retired")
+CHILD, STUDENT, EMPLOYED, UNEMPLOYED, INACTIVE, RETIRED = range(6)
+
+# Sectors: the 6 "filières d'excellence" (FACTS.md ECO-9) + other sectors.
+SECTORS = (
+    "aero_mechanics", "maritime_logistics", "health", "energy_environment",
+    "digital_creative", "tourism_lifestyle", "agriculture", "public_services",
+    "retail", "other",
+)
+SKILL = ("low", "mid", "high")
+
+TENURE = ("owner", "private_rent", "social_rent", "with_parents_or_none")
+OWNER, PRIVATE_RENT, SOCIAL_RENT, NO_DWELLING = range(4)
+DWELLING_SIZE = ("small", "large")  # studio/T2 vs T3+
+CONDITION = ("decent", "degraded", "energy_sink")
+
+MODES = ("car", "carpool", "transit", "bike", "walk")
+NO_MODE = -1
+
+HH_TYPE = ("single", "couple", "couple_children", "single_parent", "other")
+
+
+def _grow(a: np.ndarray, n: int, fill) -> np.ndarray:
+    out = np.empty(n, dtype=a.dtype)
+    out[: a.size] = a
+    out[a.size:] = fill
+    return out
+
+
+@dataclass
+class Persons:
+    """One row per person ever present in the run (alive or not)."""
+
+    age: np.ndarray          # int16, years
+    sex: np.ndarray          # int8, index into SEX
+    hh: np.ndarray           # int32, household row
+    segment: np.ndarray      # int8, index into the persona segment list
+    edu: np.ndarray          # int8, index into EDU
+    status: np.ndarray       # int8, index into STATUS
+    licence: np.ndarray      # bool, holds a driving licence
+    income: np.ndarray       # float32, individual net income, EUR/month
+    alive: np.ndarray        # bool, present in AMP (False once dead or emigrated)
+    # labour
+    job_pole: np.ndarray = field(default=None)      # int16, -1 if no job
+    sector: np.ndarray = field(default=None)        # int8, -1 if no job
+    skill: np.ndarray = field(default=None)         # int8, index into SKILL
+    months_jobless: np.ndarray = field(default=None)  # int16, months out of work
+    mentored: np.ndarray = field(default=None)      # int8, years of mentoring left
+    training: np.ndarray = field(default=None)      # int8, years of training left
+    # mobility
+    mode: np.ndarray = field(default=None)          # int8, index into MODES, -1 none
+    commute_min: np.ndarray = field(default=None)   # float32, one-way door-to-door, min
+    mobility_cost: np.ndarray = field(default=None)  # float32, EUR/month
+
+    _EXTRA = {
+        "job_pole": (np.int16, -1), "sector": (np.int8, -1), "skill": (np.int8, 0),
+        "months_jobless": (np.int16, 0), "mentored": (np.int8, 0), "training": (np.int8, 0),
+        "mode": (np.int8, -1), "commute_min": (np.float32, 0.0), "mobility_cost": (np.float32, 0.0),
+    }
+
+    def __post_init__(self) -> None:
+        n = self.age.size
+        for name, (dt, fill) in self._EXTRA.items():
+            if getattr(self, name) is None:
+                setattr(self, name, np.full(n, fill, dtype=dt))
+
+    @property
+    def n(self) -> int:
+        return int(self.age.size)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def append(self, new: "Persons") -> np.ndarray:
+        """Append rows; returns the new row indices."""
+        start = self.n
+        for f in fields(self):
+            setattr(self, f.name, np.concatenate([getattr(self, f.name), getattr(new, f.name)]))
+        return np.arange(start, self.n)
+
+
+@dataclass
+class Households:
+    """One row per household ever present (dissolved ones have size 0)."""
+
+    pole: np.ndarray         # int16, home pole index
+    weight: np.ndarray       # float64, real households this row stands for
+    segment: np.ndarray      # int8, persona segment of the reference person
+    hh_type: np.ndarray      # int8, index into HH_TYPE
+    car: np.ndarray          # int8, number of cars (0, 1, 2)
+    tenure: np.ndarray       # int8, index into TENURE
+    size_class: np.ndarray   # int8, index into DWELLING_SIZE
+    condition: np.ndarray    # int8, index into CONDITION
+    housing_cost: np.ndarray  # float32, rent or mortgage, EUR/month
+    energy_cost: np.ndarray   # float32, EUR/month
+    years_waiting: np.ndarray = field(default=None)  # float32, years in the social-housing queue (0 = not queued)
+    alive: np.ndarray = field(default=None)         # bool, household exists
+
+    def __post_init__(self) -> None:
+        n = self.pole.size
+        if self.years_waiting is None:
+            self.years_waiting = np.zeros(n, dtype=np.float32)
+        if self.alive is None:
+            self.alive = np.ones(n, dtype=bool)
+
+    @property
+    def n(self) -> int:
+        return int(self.pole.size)
+
+    def append(self, new: "Households") -> np.ndarray:
+        start = self.n
+        for f in fields(self):
+            setattr(self, f.name, np.concatenate([getattr(self, f.name), getattr(new, f.name)]))
+        return np.arange(start, self.n)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def person_weight(p: Persons, h: Households) -> np.ndarray:
+    """Real persons each person row stands for (its household's weight)."""
+    return h.weight[p.hh]
+
+
+def check_no_nan(p: Persons, h: Households) -> list[str]:
+    """Names of state arrays holding NaN or inf (empty list = clean)."""
+    bad = []
+    for prefix, obj in (("persons", p), ("households", h)):
+        for name, arr in obj.arrays().items():
+            if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+                bad.append(f"{prefix}.{name}")
+    return bad

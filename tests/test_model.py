@@ -1,0 +1,100 @@
+"""The model: demography to 2040, accounting, determinism, Mesa integration."""
+from __future__ import annotations
+
+import hashlib
+
+import mesa
+import numpy as np
+import pandas as pd
+import pytest
+
+from simulator import run
+from simulator.model import FabriqueModel
+from simulator.results import write_result
+
+
+def _overall(res, metric):
+    m = res.metrics
+    return m[(m.metric == metric) & (m.group == "all")].set_index("year")["value"]
+
+
+def test_population_2040_inside_insee_range(baseline_result):
+    pop = _overall(baseline_result, "population")
+    assert pop.index.min() == 2017 and pop.index.max() == 2040
+    assert 1.88e6 <= pop[2040] <= 2.15e6   # FACTS.md DEM-9
+
+
+def test_sixty_plus_grows_about_41_percent(baseline_result):
+    s = _overall(baseline_result, "population_60plus")
+    growth = s[2040] / s[2017] - 1
+    assert 0.30 <= growth <= 0.52          # FACTS.md DEM-12: +41 %
+
+
+def test_accounting_balances_every_year(baseline_result):
+    pop = _overall(baseline_result, "population")
+    b, d, mig = (_overall(baseline_result, k) for k in ("births", "deaths", "net_migration"))
+    for y in range(2018, 2041):
+        assert pop[y] == pytest.approx(pop[y - 1] + b[y] - d[y] + mig[y], rel=1e-9)
+
+
+def test_net_migration_near_booklet(baseline_result):
+    mig = _overall(baseline_result, "net_migration").loc[2018:]
+    assert mig.mean() == pytest.approx(-4000, abs=2500)   # FACTS.md DEM-21
+
+
+def test_status_partition_equals_population(baseline_result):
+    m = baseline_result.metrics
+    allg = m[m.group == "all"].pivot(index="year", columns="metric", values="value")
+    parts = allg[[c for c in allg.columns if c.startswith("persons_")]].sum(axis=1)
+    np.testing.assert_allclose(parts, allg["population"], rtol=1e-9)
+
+
+def test_per_pole_and_segment_groups(baseline_result):
+    m = baseline_result.metrics
+    pop = m[(m.metric == "population") & (m.year == 2017)]
+    poles = pop[pop.group.str.startswith("pole=")]
+    segs = pop[pop.group.str.startswith("segment=")]
+    assert len(poles) == 23 and len(segs) == 8
+    total = pop[pop.group == "all"].value.iloc[0]
+    assert poles.value.sum() == pytest.approx(total) and segs.value.sum() == pytest.approx(total)
+
+
+def test_personas_recorded_every_year(baseline_result):
+    per = baseline_result.personas
+    assert set(per.persona) == {"sophie", "nicolas", "laurence", "carlos", "jean_stephane", "sarah",
+                                "huguette", "malika"}
+    assert per.groupby("persona").year.nunique().eq(24).all()
+
+
+def test_same_seed_byte_identical_different_seed_differs(tmp_path):
+    a = run("baseline", scale=0.005, seed=7, end_year=2022)
+    b = run("baseline", scale=0.005, seed=7, end_year=2022)
+    c = run("baseline", scale=0.005, seed=8, end_year=2022)
+    for r, d in ((a, "a"), (b, "b"), (c, "c")):
+        write_result(r, tmp_path / d)
+    h = {d: hashlib.sha256((tmp_path / d / "metrics.parquet").read_bytes()).hexdigest() for d in "abc"}
+    assert h["a"] == h["b"]
+    assert h["a"] != h["c"]
+    assert (tmp_path / "a" / "manifest.json").exists()
+
+
+def test_mesa_batch_run_two_seeds():
+    res = mesa.batch_run(FabriqueModel, parameters={"scale": 0.003, "seed": [1, 2], "end_year": 2019},
+                         iterations=1, max_steps=5, number_processes=1, display_progress=False)
+    assert len({r["seed"] for r in res}) == 2
+
+
+def test_persona_agents_live_on_the_network(baseline_model):
+    m = baseline_model
+    assert len(m.persona_agents) == 8
+    for pid, agent in m.persona_agents.items():
+        assert isinstance(agent, mesa.Agent)
+        pole = m.territory.ids[m.households.pole[m.persons.hh[agent.row]]]
+        assert agent.cell.coordinate == pole
+
+
+def test_streams_are_keyed_by_name():
+    m1 = FabriqueModel(scale=0.002, seed=4, end_year=2017)
+    m2 = FabriqueModel(scale=0.002, seed=4, end_year=2017)
+    assert m1.stream("labour").random() == m2.stream("labour").random()
+    assert m1.stream("housing").random() != m1.stream("labour").random()

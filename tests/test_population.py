@@ -1,0 +1,87 @@
+"""Synthetic population: marginals within tolerance, named personas present, raking."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from simulator import state as S
+from simulator.calibration import rake
+from simulator.model import FabriqueModel
+
+
+@pytest.fixture(scope="module")
+def model_2017():
+    return FabriqueModel("baseline", scale=0.01, seed=11, end_year=2017)
+
+
+def test_every_marginal_within_tolerance(model_2017):
+    rows = model_2017.marginals()
+    names = {r["marginal"] for r in rows}
+    for needed in ("population", "share aged under 25", "share aged 60+", "employment rate 15-64",
+                   "youth jobless rate 15-24 (non-students)", "higher-education students share",
+                   "workforce without the bac", "households below the poverty line",
+                   "adults with a driving licence", "households with a car"):
+        assert needed in names
+    bad = [r for r in rows if not r["ok"]]
+    assert not bad, bad
+
+
+def test_marginals_hold_for_other_seeds():
+    for seed in (2, 5):
+        m = FabriqueModel("baseline", scale=0.01, seed=seed, end_year=2017)
+        assert all(r["ok"] for r in m.marginals())
+
+
+def test_weights_are_real_units(model_2017):
+    m = model_2017
+    pop = m.population()
+    assert pop == pytest.approx(m.territory.population.sum(), rel=0.02)
+    # every household stands for a bounded number of real households
+    d = pop / m.persons.n
+    ratio = m.households.weight / d
+    assert ratio.min() >= 0.2 - 1e-9 and ratio.max() <= 5.0 + 1e-9
+
+
+def test_named_personas_present_with_card_values(model_2017):
+    m = model_2017
+    p, h = m.persons, m.households
+    assert set(m.named) == {"sophie", "nicolas", "laurence", "carlos", "jean_stephane", "sarah",
+                            "huguette", "malika"}
+    sophie = m.named["sophie"]
+    assert p.age[sophie] == 31 and not p.licence[sophie]
+    assert p.age[m.named["carlos"]] == 53 and p.status[m.named["carlos"]] == S.UNEMPLOYED
+    assert p.age[m.named["huguette"]] == 81 and p.status[m.named["huguette"]] == S.RETIRED
+    assert p.age[m.named["malika"]] == 23 and p.status[m.named["malika"]] == S.STUDENT
+    assert h.tenure[p.hh[m.named["malika"]]] == S.SOCIAL_RENT
+    # Laurence and Carlos share one household
+    assert p.hh[m.named["laurence"]] == p.hh[m.named["carlos"]]
+    # every persona sits on its card's home pole
+    for persona in m.personas:
+        row = m.named[persona.id]
+        assert m.territory.ids[h.pole[p.hh[row]]] == persona.agent["home_pole"]
+
+
+def test_jobs_not_over_filled_at_start(model_2017):
+    m = model_2017
+    p, h = m.persons, m.households
+    w = h.weight[p.hh]
+    inside = p.alive & (p.status == S.EMPLOYED) & (p.job_pole >= 0)
+    n_s = len(S.SECTORS)
+    filled = np.bincount(p.job_pole[inside] * n_s + p.sector[inside], weights=w[inside],
+                         minlength=len(m.territory.ids) * n_s).reshape(-1, n_s)
+    assert np.all(filled <= m.territory.jobs + 1e-6)
+    # everyone employed inside AMP has a job pole and a sector
+    emp = p.alive & (p.status == S.EMPLOYED)
+    assert np.all(p.sector[emp] >= 0)
+    assert np.all((p.job_pole[emp] >= 0) | (p.job_pole[emp] == -2))
+
+
+def test_rake_meets_known_targets():
+    rng = np.random.default_rng(0)
+    A = rng.integers(0, 3, size=(500, 4)).astype(float)
+    d = np.ones(500)
+    true_w = rng.uniform(0.5, 2.0, 500)
+    t = A.T @ true_w
+    res = rake(A, t, d, bounds=(0.05, 20))
+    assert res.converged
+    np.testing.assert_allclose(A.T @ res.weights, t, rtol=1e-6)
