@@ -134,6 +134,19 @@ def population(scale: float = typer.Option(0.01, help="Fraction of the real popu
         raise typer.Exit(code=1)
 
 
+def _register_plugins() -> None:
+    """Command groups living in their own modules (each exposes register(app))."""
+    import importlib
+    import importlib.util
+    for mod in ("simulator.cli_scenarios", "simulator.cli_experiments", "simulator.cli_report",
+                "simulator.cli_bench"):
+        if importlib.util.find_spec(mod) is not None:
+            importlib.import_module(mod).register(app)
+
+
+_register_plugins()
+
+
 def main() -> None:  # pragma: no cover
     app()
 

@@ -25,8 +25,13 @@ from .params import ParameterError
 from .population import load_population_params, marginals_report, synthesize
 from .scenario import Scenario, load_scenario, process_specs, resolved_params, scenario_hash
 
-#: the yearly schedule (DESIGN.md): engagements, then the processes in order
-SCHEDULE: tuple[str, ...] = ("demography",)
+#: the yearly schedule (DESIGN.md): engagements, then the processes in this order
+SCHEDULE: tuple[str, ...] = ("demography", "economy", "housing", "labour", "mobility")
+
+
+def scheduled_processes() -> list[str]:
+    """Processes of SCHEDULE whose module is present (each lands with its own issue)."""
+    return [n for n in SCHEDULE if importlib.util.find_spec(f"simulator.processes.{n}") is not None]
 
 
 class InvariantError(AssertionError):
@@ -82,7 +87,8 @@ class FabriqueModel(mesa.Model):
                 raise ParameterError(f"personas/{p.id}.toml: key 'agent.home_pole' = {p.agent['home_pole']!r} "
                                      f"is not a pole of the territory; allowed: {self.territory.ids}")
         self.segment_ids = [p.id for p in self.personas]
-        self.processes = {name: importlib.import_module(f"simulator.processes.{name}") for name in SCHEDULE}
+        self.processes = {name: importlib.import_module(f"simulator.processes.{name}")
+                          for name in scheduled_processes()}
         self.engagements_active: dict[str, float] = {}
         self._timed("setup", t0)
 
