@@ -78,3 +78,16 @@ def test_console_script_is_installed():
     cmd = [exe] if os.path.exists(exe) else [sys.executable, "-m", "simulator.cli"]
     r = subprocess.run(cmd + ["--help"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "run" in r.stdout
+
+
+def test_report_command_writes_one_html(tmp_path):
+    from simulator import run
+    from simulator.results import write_result
+    write_result(run("baseline", scale=0.002, seed=1, end_year=2019), tmp_path / "runs" / "b1")
+    out = tmp_path / "r.html"
+    r = runner.invoke(app, ["report", str(tmp_path / "runs"), "-o", str(out), "--lang", "fr"])
+    assert r.exit_code == 0, r.output
+    text = out.read_text()
+    assert text.count("<html") == 1 and "persona-sophie" in text
+    r = runner.invoke(app, ["report", str(tmp_path / "nowhere"), "-o", str(out)])
+    assert r.exit_code == 2 and "no such run or sweep folder" in r.output
