@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from mesa.discrete_space import CellAgent
 
 from . import state as S
@@ -17,6 +18,8 @@ class PersonaAgent(CellAgent):
         self.name = persona.name
         self.row = row
         self.history: list[dict[str, Any]] = []
+        # the named households are archetypes: their membership never changes (see demography)
+        self.members = np.flatnonzero(model.persons.hh == self.household)
         self.move_home()
 
     @property
@@ -42,7 +45,9 @@ class PersonaAgent(CellAgent):
             "edu": S.EDU[int(p.edu[i])], "skill": S.SKILL[int(p.skill[i])],
             "job_pole": ids[job] if job >= 0 else ("outside_AMP" if job == -2 else ""),
             "sector": S.SECTORS[int(p.sector[i])] if p.sector[i] >= 0 else "",
-            "income_eur_month": float(p.income[i]), "licence": bool(p.licence[i]),
+            "income_eur_month": float(p.income[i]),
+            "household_income_eur_month": float(p.income[self.members].sum()),
+            "household_size": int(self.members.size), "licence": bool(p.licence[i]),
             "cars": int(h.car[hh]), "tenure": S.TENURE[int(h.tenure[hh])],
             "dwelling_size": S.DWELLING_SIZE[int(h.size_class[hh])],
             "condition": S.CONDITION[int(h.condition[hh])],
