@@ -1,0 +1,132 @@
+"""Labour-market programmes as parameterised levers (used by :mod:`labour`).
+
+* mentoring: ``persons.mentored`` = years left; raises the job-finding
+  hazard by ``mentoring_effect`` while the person searches;
+* training / retraining: the trainee stops searching (status INACTIVE,
+  ``programme = TRAINING``, ``persons.training`` = years left); at the end,
+  with probability ``training_completion_rate``, the skill level rises by
+  ``training_skill_gain``; the person searches again;
+* second-chance schools (E2C) for 16-25 drop-outs without the bac: same
+  mechanics, a positive exit (``second_chance_positive_rate``) raises the
+  skill level by one;
+* mobility aids for seekers without a car or a licence
+  (``LabourState.mobility_aid`` = years left): the commute cost is reduced by
+  ``mobility_aid_cost_share`` when judging offers, and the mobility process
+  may read the array to add the modes of ``mobility_aid_modes``.
+
+When places are fewer than eligible persons, whole persons are drawn in a
+random order of the ``labour`` stream (or long-term unemployed first) until
+their cumulative real weight reaches the capacity; the last one is kept with
+the probability that makes the expected intake exact.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import state as S
+
+NONE, TRAINING, SECOND_CHANCE = 0, 1, 2
+PROGRAMMES = ("none", "training", "second_chance")
+
+
+def select(rng: np.random.Generator, idx: np.ndarray, w: np.ndarray, capacity: float,
+           priority: np.ndarray | None = None) -> np.ndarray:
+    """Whole persons drawn (random order, higher priority first) until their weight reaches capacity."""
+    if capacity <= 0 or idx.size == 0:
+        return idx[:0]
+    order = rng.permutation(idx.size)
+    if priority is not None:
+        order = order[np.argsort(-priority[order], kind="stable")]
+    cum = np.cumsum(w[order])
+    k = int(np.searchsorted(cum, capacity, side="right"))
+    if k < order.size:
+        prev = cum[k - 1] if k > 0 else 0.0
+        if rng.random() < (capacity - prev) / max(w[order[k]], 1e-12):
+            k += 1
+    return idx[order[:k]]
+
+
+def _years(x: float) -> int:
+    return max(1, int(round(x)))
+
+
+def advance(model, st, prm: dict, rng: np.random.Generator) -> dict[str, float]:
+    """Count down programmes; complete training and second-chance courses."""
+    p, h = model.persons, model.households
+    w = h.weight[p.hh]
+    dec = p.mentored > 0
+    p.mentored[dec] -= 1
+    dec = st.mobility_aid > 0
+    st.mobility_aid[dec] -= 1
+    in_prog = st.programme > NONE
+    # participants who died, emigrated or retired leave their programme
+    gone = in_prog & (~p.alive | (p.status != S.INACTIVE))
+    st.programme[gone] = NONE
+    p.training[gone] = 0
+    running = np.flatnonzero(in_prog & ~gone)
+    p.training[running] = np.maximum(p.training[running] - 1, 0)
+    done = running[p.training[running] == 0]
+    ev = {"training_completed": 0.0, "second_chance_exits_positive": 0.0}
+    if done.size:
+        kind = st.programme[done]
+        u = rng.random(done.size)
+        tr = kind == TRAINING
+        ok_tr = tr & (u < prm["training_completion_rate"])
+        ok_e2c = ~tr & (u < prm["second_chance_positive_rate"])
+        gain = np.where(ok_tr, int(prm["training_skill_gain"]), 0) + np.where(ok_e2c, 1, 0)
+        p.skill[done] = np.minimum(p.skill[done] + gain, len(S.SKILL) - 1).astype(np.int8)
+        p.status[done] = S.UNEMPLOYED
+        st.programme[done] = NONE
+        ev["training_completed"] = float(w[done[ok_tr]].sum())
+        ev["second_chance_exits_positive"] = float(w[done[ok_e2c]].sum())
+    return ev
+
+
+def enrol(model, st, prm: dict, rng: np.random.Generator, blocked: np.ndarray) -> dict[str, float]:
+    """New entries into second-chance schools, training, mentoring and mobility aids this year.
+
+    ``blocked``: persons who cannot enter this year (e.g. just separated).
+    """
+    p, h = model.persons, model.households
+    w = h.weight[p.hh]
+    free = p.alive & (st.programme == NONE) & ~blocked
+    ev = {}
+    # second-chance schools: 16-25 drop-outs without the bac, jobless
+    a0, a1 = prm["second_chance_age_range"]
+    elig = np.flatnonzero(free & (p.age >= a0) & (p.age <= a1) & (p.edu == S.EDU_NO_BAC) & (p.skill == 0)
+                          & np.isin(p.status, (S.UNEMPLOYED, S.INACTIVE)))
+    new = select(rng, elig, w[elig], prm["second_chance_capacity_per_year"])
+    _start(p, st, new, SECOND_CHANCE, prm["second_chance_duration_years"])
+    ev["second_chance_entries"] = float(w[new].sum())
+    # training / retraining: unemployed adults below the top skill level
+    t0, t1 = prm["training_age_range"]
+    free = p.alive & (st.programme == NONE) & ~blocked
+    elig = np.flatnonzero(free & (p.status == S.UNEMPLOYED) & (p.age >= t0) & (p.age <= t1)
+                          & (p.skill < len(S.SKILL) - 1))
+    prio = (p.months_jobless[elig] >= 12).astype(float) if prm["training_priority"] == "long_term_first" else None
+    new = select(rng, elig, w[elig], prm["training_capacity_per_year"], prio)
+    _start(p, st, new, TRAINING, prm["training_duration_years"])
+    ev["training_entries"] = float(w[new].sum())
+    # mentoring: young or long-term unemployed seekers, low/mid skill
+    m0, m1 = prm["mentoring_age_range"]
+    seek = p.alive & (p.status == S.UNEMPLOYED) & (st.programme == NONE) & ~blocked
+    target = (p.age >= m0) & (p.age <= m1)
+    if prm["mentoring_long_term_eligible"]:
+        target |= p.months_jobless >= 12
+    elig = np.flatnonzero(seek & target & (p.mentored == 0) & (p.skill <= int(prm["mentoring_max_skill"])))
+    new = select(rng, elig, w[elig], prm["mentoring_capacity_per_year"])
+    p.mentored[new] = _years(prm["mentoring_duration_years"])
+    ev["mentoring_entries"] = float(w[new].sum())
+    # mobility aids: seekers without a household car or without a licence
+    carless = (h.car[p.hh] == 0) | ~p.licence
+    elig = np.flatnonzero(seek & carless & (st.mobility_aid == 0))
+    new = select(rng, elig, w[elig], prm["mobility_aid_capacity_per_year"])
+    st.mobility_aid[new] = _years(prm["mobility_aid_duration_years"])
+    ev["mobility_aid_entries"] = float(w[new].sum())
+    return ev
+
+
+def _start(p, st, rows: np.ndarray, kind: int, years: float) -> None:
+    st.programme[rows] = kind
+    p.training[rows] = _years(years)
+    p.status[rows] = S.INACTIVE

@@ -1,0 +1,358 @@
+"""Mobility: mode choice, road congestion equilibrium, door-to-door commute time and cost.
+
+Every commuting worker (employed, with a job pole) chooses one of
+``state.MODES`` (car alone, carpool, transit, bike, walk) by a nested logit
+on generalised cost (perceived time + money / value of time - constants),
+with availability from licence, household cars and age. Workers are
+aggregated into OD cells (home pole, job pole, segment, availability class),
+so the choice <-> congestion loop (BPR links, Frank-Wolfe user equilibrium,
+transit crowding) costs the same at any scale; then each worker draws a mode
+from its cell's probabilities with a persistent taste draw (mode habits).
+
+Published on the model after ``init`` and every ``step``:
+
+* ``model.commute`` (:class:`Commute`): ``time`` and ``cost_month``
+  ([5, n, n], min one-way door-to-door congested / EUR per month, inf where a
+  mode is unavailable), ``free_time`` (n x n free-flow car time), ``year``;
+* persons.mode / commute_min / mobility_cost of every worker;
+* :func:`best_commute` and :func:`available_modes` for the labour and housing
+  processes;
+* ``model.mobility_aid_eur_month``: per-person transit aid (EUR/month) that
+  labour fills for job seekers; it is taken off the transit monthly cost.
+
+See docs/process_mobility.md for the equations and scenarios/params/mobility.toml
+for every number.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .. import state as S
+from ..params import ParameterError, spec
+from ..territory import KINDS, ROAD_TYPES
+from . import mobility_choice as C
+from . import mobility_network as N
+from . import mobility_tools as T
+
+CAR, CARPOOL, TRANSIT, BIKE, WALK = range(len(S.MODES))
+SEGMENTS = ("sophie", "nicolas", "laurence", "carlos", "jean_stephane", "sarah", "huguette", "malika")
+OUTSIDE = -2
+_share = dict(unit="1", ge=0, le=1)
+
+SPECS = {
+    # supply levers
+    "transit_headway_scale": spec("1", 0.05, 10), "transit_ivt_scale": spec("1", 0.2, 3),
+    "local_headway_scale": spec("1", 0.05, 10),
+    "fare_mode": spec("1", kind="str", choices=("per_line", "single_ticket")),
+    "single_fare_eur": spec("EUR", 0, 50), "transit_fare_discount": spec(**_share),
+    "road_capacity_scale": spec("1", 0.1, 5), "carpool_bonus_eur": spec("EUR/trip", 0, 20),
+    "bike_speed_kmh": spec("km/h", 5, 40), "ebike_speed_kmh": spec("km/h", 5, 45), "ebike_share": spec(**_share),
+    "new_lines_delay_yr": spec("yr", -50, 100, kind="int"), "coach_congestion_exposure": spec(**_share),
+    "park_ride_access_min": spec("min", 0, 60),
+    # mobility tools
+    "licence_ages": spec("yr", 14, 100, kind="list", length=2), "car_acquisition_rate": spec("1/yr", 0, 1),
+    # choice
+    "vot_eur_h": spec("EUR/h", 0.5, 200, kind="table", choices=SEGMENTS),
+    "asc_min": spec("min", -300, 300, kind="table", choices=S.MODES),
+    "asc_carpool_passenger_min": spec("min", -300, 300), "skim_refresh_tol": spec("1", 0, 1), "logit_scale_per_min": spec("1/min", 1e-3, 2),
+    "nest_scale": spec("1", 0.05, 1), "wait_weight": spec("1", 0.5, 5), "access_weight": spec("1", 0.5, 5),
+    "crowding_alpha": spec("1", 0, 5), "crowding_beta": spec("1", 0, 10), "transit_background_share": spec("1", 0, 0.95),
+    "carpool_occupancy": spec("persons/vehicle", 1.5, 8), "carpool_detour_min": spec("min", 0, 60),
+    "bike_max_km": spec("km", 0, 100), "walk_max_km": spec("km", 0, 30), "walk_speed_kmh": spec("km/h", 1, 10),
+    "mobility_limit_age": spec("yr", 40, 120, kind="int"), "walk_max_km_limited": spec("km", 0, 30),
+    "mode_redraw_rate": spec("1/yr", 0, 1),
+    # money
+    "working_days_month": spec("days/month", 1, 31), "car_cost_per_km": spec("EUR/km", 0, 2),
+    "car_fixed_cost_eur_month": spec("EUR/month", 0, 3000), "car_ownership_commute_share": spec(**_share),
+    "parking_eur_day": spec("EUR/day", 0, 100, kind="table", choices=KINDS),
+    "pass_urban_eur_month": spec("EUR/month", 0, 1000), "pass_metro_eur_month": spec("EUR/month", 0, 1000),
+    "employer_pass_share": spec(**_share), "bike_cost_eur_month": spec("EUR/month", 0, 500),
+    "ebike_cost_eur_month": spec("EUR/month", 0, 500), "outside_commute_min": spec("min", 0, 300),
+    "outside_commute_km": spec("km", 0, 500),
+    # congestion and equilibrium
+    "capacity_factor": spec("1", 0.1, 20, kind="table", choices=ROAD_TYPES), "bpr_alpha": spec("1", 0, 10), "bpr_beta": spec("1", 0, 10), "daily_presence_rate": spec(**_share),
+    "peak_hour_share": spec(**_share), "background_share": spec("1", 0, 0.95),
+    "intra_congestion_elasticity": spec("1", 0, 5), "ue_relative_gap": spec("1", 1e-8, 0.1),
+    "ue_max_iter": spec("1", 1, 100000, kind="int"), "outer_tol": spec("1", 1e-8, 1),
+    "outer_max_iter": spec("1", 1, 1000, kind="int"), "outer_step": spec("1", 0.01, 1),
+    # calibration targets
+    "car_share_long_target": spec(**_share), "long_commute_km": spec("km", 0, 100), "mode_share_transit_target": spec(**_share),
+    "mode_share_walk_target": spec(**_share), "mode_share_bike_target": spec(**_share),
+    "mode_share_carpool_target": spec(**_share), "commute_time_target_min": spec("min", 0, 300, kind="list", length=2),
+    "peripheral_cost_target_eur": spec("EUR/month", 0, 5000),
+    "peripheral_pole_kinds": spec("1", kind="str_list", choices=KINDS),
+    "congestion_ratio_target": spec("1", 1, 10), "congestion_anchor": spec("1", kind="str_list"),
+    "commute_distance_median_target_km": spec("km", 0, 200),
+}
+
+
+# ---------------------------------------------------------------- published state
+@dataclass
+class Commute:
+    """Commute skims published on ``model.commute`` (see the module docstring)."""
+
+    time: np.ndarray        # [5, n, n] min, one-way door-to-door, congested; inf = unavailable
+    cost_month: np.ndarray  # [5, n, n] EUR/month (car includes the ownership share)
+    free_time: np.ndarray   # [n, n] free-flow car door-to-door min
+    year: int
+    skims: C.Skims = field(repr=False, default=None)
+    params: dict = field(repr=False, default_factory=dict)   # the parameters these skims were built with
+    vot_seg: np.ndarray = field(repr=False, default=None)    # EUR/h per segment index
+
+
+@dataclass
+class MobilityState:
+    u: np.ndarray                       # persistent taste draw per person (mode habits)
+    free: tuple                         # (free-flow car time, link-only free-flow SP)
+    active_dist: np.ndarray             # km on the road network (diagonal intra_km)
+    pop0: float
+    A: np.ndarray | None = None         # OD link shares of the last equilibrium
+    link_time: np.ndarray | None = None
+    link_flow: np.ndarray | None = None
+    crowd: np.ndarray | None = None
+    background: np.ndarray | None = None
+    base_transit: float | None = None   # transit commuters at init (transit_trips_index)
+    gap: float = 0.0
+    ue_iterations: int = 0
+    outer_iterations: int = 0
+    demand_change: float = 0.0
+    line_vc: np.ndarray | None = None
+    transit_cache: C.TransitCache = field(default_factory=C.TransitCache)
+    cells: C.Cells | None = None        # the OD cells and choice probabilities of the last solve
+    P: np.ndarray | None = None
+    road_od: np.ndarray | None = None   # assigned peak-hour vehicles (n x n)
+
+
+def _vot_by_segment(model, prm) -> np.ndarray:
+    table = prm["vot_eur_h"]
+    missing = [s for s in model.segment_ids if s not in table]
+    if missing:
+        raise ParameterError(f"scenarios/params/mobility.toml: key 'vot_eur_h': missing segment(s) {missing}; "
+                             f"allowed: one value per persona segment {model.segment_ids}")
+    return np.array([table[s] for s in model.segment_ids], dtype=float)
+
+
+def _resize(a: np.ndarray, n: int, fill: Any) -> np.ndarray:
+    if a.size >= n:
+        return a
+    out = np.full(n, fill, dtype=a.dtype)
+    out[: a.size] = a
+    return out
+
+
+def car_access(model, idx: np.ndarray) -> np.ndarray:
+    """0 = licence and household car, 1 = licence without car, 2 = no licence."""
+    p, h = model.persons, model.households
+    lic = p.licence[idx] & (p.age[idx] >= 18)
+    car = h.car[p.hh[idx]] > 0
+    return np.where(lic & car, C.CAR_OK, np.where(lic, C.LICENCE_NO_CAR, C.NO_LICENCE)).astype(np.int64)
+
+
+def _classes(model, idx: np.ndarray, prm: dict) -> np.ndarray:
+    p = model.persons
+    limited = p.age[idx] >= prm["mobility_limit_age"]
+    return C.person_class(car_access(model, idx), limited, model.mobility_aid_eur_month[idx] > 0)
+
+
+def available_modes(model, persons_idx: np.ndarray) -> np.ndarray:
+    """Modes each person can use at all (OD distance limits aside): bool [k, 5]."""
+    idx = np.asarray(persons_idx, dtype=np.int64)
+    prm = model.params["mobility"]
+    out = np.ones((idx.size, len(S.MODES)), dtype=bool)
+    out[:, CAR] = car_access(model, idx) == C.CAR_OK
+    out[:, BIKE] = model.persons.age[idx] < prm["mobility_limit_age"]
+    return out
+
+
+# ---------------------------------------------------------------- the yearly solve
+def init(model) -> None:
+    terr = model.territory
+    t0 = terr.road_fftime_min
+    ff_time, _, ff_sp = N.car_skim(terr, t0, model.params["mobility"])
+    model.mobility_state = MobilityState(u=model.stream("mobility").random(model.persons.n), free=(ff_time, ff_sp),
+                                         active_dist=terr.active_skim()[2], pop0=model.population())
+    if not hasattr(model, "mobility_aid_eur_month"):
+        model.mobility_aid_eur_month = np.zeros(model.persons.n, dtype=np.float64)
+    _solve(model)
+    st = model.mobility_state
+    st.base_transit = _weighted(model, model.persons.mode == TRANSIT)
+
+
+def step(model) -> dict[str, float]:
+    events = T.update(model, model.params["mobility"], model.stream("mobility"))
+    _solve(model)
+    st = model.mobility_state
+    return events | {"mobility_equilibrium_gap": st.gap, "mobility_outer_iterations": float(st.outer_iterations)}
+
+
+def _weighted(model, mask: np.ndarray) -> float:
+    p = model.persons
+    return float(model.households.weight[p.hh[mask & p.alive]].sum())
+
+
+def solve(model) -> None:
+    """Mode choice and congestion for the current homes, jobs and parameters (no licence/car update)."""
+    _solve(model)
+
+
+def expected_shares(model) -> dict[str, np.ndarray]:
+    """Expected (probability-weighted) results of the last solve, free of sampling noise.
+
+    ``share``: mode shares of workers inside AMP [5]; ``time_by_access``:
+    mean one-way commute time by car access class (0 car, 1 licence no car,
+    2 no licence) [3]; ``gc_by_access``: mean expected generalised cost
+    (nested-logit logsum, min) by the same classes; ``transit_time_by_access``:
+    mean time of transit riders by class; ``car_time``: mean congested car
+    time of car users.
+    """
+    st: MobilityState = model.mobility_state
+    c, cells, P = model.commute, st.cells, st.P
+    n = model.territory.n
+    o, d = cells.od // n, cells.od % n
+    t = c.time[:, o, d].T.copy()
+    pnr = cells.cls % 3 == C.CAR_OK
+    t[pnr, TRANSIT] = np.minimum(t[pnr, TRANSIT], c.skims.pnr_time[o[pnr], d[pnr]])
+    t = np.where(P > 0, t, 0.0)
+    w = cells.w
+    acc = cells.cls % 3
+    tw = (P * t).sum(axis=1)
+    by_acc = np.array([(w * tw)[acc == k].sum() / max(w[acc == k].sum(), 1e-12) for k in range(3)])
+    share = (w[:, None] * P).sum(axis=0) / w.sum()
+    car_w = w * P[:, CAR]
+    prm = c.params
+    gc = C.generalised_minutes(c.skims, prm, n, cells.od, c.vot_seg[cells.seg], cells.cls, cells.aid)
+    ls = C.logsum_minutes(gc, prm["logit_scale_per_min"], prm["nest_scale"])
+    tw_w = w * P[:, TRANSIT]
+
+    def mean_by(v, ww):
+        return np.array([(ww * v)[acc == k].sum() / max(ww[acc == k].sum(), 1e-12) for k in range(3)])
+    return {"share": share, "time_by_access": by_acc, "gc_by_access": mean_by(ls, w),
+            "transit_time_by_access": mean_by(t[:, TRANSIT], tw_w),
+            "car_time": float((car_w * t[:, CAR]).sum() / car_w.sum())}
+
+
+def _solve(model) -> None:
+    prm = model.params["mobility"]
+    terr, p, h = model.territory, model.persons, model.households
+    st: MobilityState = model.mobility_state
+    rng = model.stream("mobility")
+    n, npers = terr.n, p.n
+    st.u = _resize(st.u, npers, np.nan)
+    model.mobility_aid_eur_month = _resize(np.asarray(model.mobility_aid_eur_month, dtype=np.float64), npers, 0.0)
+    vot_seg = _vot_by_segment(model, prm)
+
+    workers = p.alive & (p.status == S.EMPLOYED) & (p.job_pole != -1)
+    idx = np.flatnonzero(workers & (p.job_pole >= 0))
+    u = st.u[idx]
+    fresh = np.isnan(u) | (rng.random(idx.size) < prm["mode_redraw_rate"])
+    u[fresh] = rng.random(int(fresh.sum()))
+    st.u[idx] = u
+    o = h.pole[p.hh[idx]].astype(np.int64)
+    d = p.job_pole[idx].astype(np.int64)
+    cls = _classes(model, idx, prm)
+    aid = model.mobility_aid_eur_month[idx]
+    cells = C.build_cells(n, len(model.segment_ids), idx, o, d, p.segment[idx].astype(np.int64), cls,
+                          h.weight[p.hh[idx]], aid)
+    eq = C.equilibrate(terr, prm, model.year, cells, vot_seg, st.free, st.active_dist, st.A, st.link_time, st.crowd,
+                       st.background, model.population() / st.pop0, st.transit_cache)
+    st.A, st.link_time, st.link_flow = eq.assignment.A, eq.assignment.time, eq.assignment.flow
+    st.crowd, st.background, st.line_vc = eq.crowd, eq.background, eq.line_vc
+    st.gap, st.ue_iterations = eq.assignment.gap, eq.assignment.iterations
+    st.outer_iterations, st.demand_change = eq.outer_iterations, eq.demand_change
+    st.cells, st.P, st.road_od = cells, eq.P, eq.road_od
+    sk = eq.skims
+
+    # each worker draws a mode from its cell's probabilities (persistent taste draw)
+    cum = np.cumsum(eq.P, axis=1)
+    cum = cum[:, :-1] / np.maximum(cum[:, -1:], 1e-300)
+    mode = (u[:, None] > cum[cells.of_person]).sum(axis=1)
+    t = sk.time[mode, o, d]
+    pnr = (mode == TRANSIT) & (cls % 3 == C.CAR_OK)
+    t[pnr] = np.minimum(t[pnr], sk.pnr_time[o[pnr], d[pnr]])
+    cost = sk.cost_month[mode, o, d]
+    cost = np.where(mode == TRANSIT, np.maximum(cost - aid, 0.0), cost)
+
+    p.mode[:] = S.NO_MODE
+    p.commute_min[:] = 0.0
+    p.mobility_cost[:] = 0.0
+    p.mode[idx] = mode
+    p.commute_min[idx] = t
+    p.mobility_cost[idx] = cost
+    out = np.flatnonzero(workers & (p.job_pole == OUTSIDE))
+    m_out, t_out, c_out = _outside(model, out, prm)
+    p.mode[out], p.commute_min[out], p.mobility_cost[out] = m_out, t_out, c_out
+    model.commute = Commute(time=sk.time, cost_month=sk.cost_month, free_time=sk.free_time, year=model.year,
+                            skims=sk, params=dict(prm), vot_seg=vot_seg)
+
+
+def _outside(model, idx: np.ndarray, prm: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Workers outside AMP: a fixed commute, by car when available, else transit."""
+    car = car_access(model, idx) == C.CAR_OK
+    mode = np.where(car, CAR, TRANSIT).astype(np.int8)
+    trips = 2.0 * prm["working_days_month"]
+    car_cost = trips * prm["outside_commute_km"] * prm["car_cost_per_km"] + \
+        prm["car_fixed_cost_eur_month"] * prm["car_ownership_commute_share"]
+    tr_cost = prm["pass_metro_eur_month"] * (1 - prm["employer_pass_share"]) * (1 - prm["transit_fare_discount"])
+    aid = model.mobility_aid_eur_month[idx]
+    cost = np.where(car, car_cost, np.maximum(tr_cost - aid, 0.0))
+    return mode, np.full(idx.size, prm["outside_commute_min"]), cost
+
+
+# ---------------------------------------------------------------- API for labour and housing
+def best_commute(model, persons_idx: np.ndarray, job_poles: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Best mode for each (person, candidate job pole) pair, from ``model.commute``.
+
+    Returns ``(mode int8, time_min, cost_eur_month, gen_cost_eur_month)``:
+    the available mode with the lowest generalised cost (perceived time and
+    money, valued at the person's segment VOT, including the mode constants
+    of the choice model), its one-way door-to-door time, its monthly money
+    cost (net of the person's transit aid) and the generalised cost per month
+    (2 trips x working days). Job pole -2 (outside AMP): the fixed outside
+    commute; job pole -1: mode -1 and zeros. No available mode: mode -1, inf.
+    """
+    c: Commute = model.commute
+    prm = c.params
+    p, h = model.persons, model.households
+    idx = np.asarray(persons_idx, dtype=np.int64)
+    job = np.asarray(job_poles, dtype=np.int64)
+    if idx.shape != job.shape:
+        raise ValueError("best_commute: persons_idx and job_poles must have the same length")
+    n = model.territory.n
+    k = idx.size
+    mode = np.full(k, S.NO_MODE, dtype=np.int8)
+    time, cost, gen = np.zeros(k), np.zeros(k), np.zeros(k)
+    aid = _resize(np.asarray(model.mobility_aid_eur_month, dtype=np.float64), p.n, 0.0)[idx]
+    vot = c.vot_seg[p.segment[idx]]
+    trips = 2.0 * prm["working_days_month"]
+    inside = job >= 0
+    if inside.any():
+        ii = np.flatnonzero(inside)
+        o = h.pole[p.hh[idx[ii]]].astype(np.int64)
+        d = job[ii]
+        cls = _classes(model, idx[ii], prm)
+        gc = C.generalised_minutes(c.skims, prm, n, o * n + d, vot[ii], cls, aid[ii])
+        best = np.argmin(gc, axis=1)
+        g = gc[np.arange(ii.size), best]
+        ok = np.isfinite(g)
+        t = c.time[best, o, d]
+        pnr = (best == TRANSIT) & (cls % 3 == C.CAR_OK)
+        t[pnr] = np.minimum(t[pnr], c.skims.pnr_time[o[pnr], d[pnr]])
+        m = c.cost_month[best, o, d]
+        m = np.where(best == TRANSIT, np.maximum(m - aid[ii], 0.0), m)
+        mode[ii] = np.where(ok, best, S.NO_MODE)
+        time[ii] = np.where(ok, t, np.inf)
+        cost[ii] = np.where(ok, m, np.inf)
+        gen[ii] = np.where(ok, g * vot[ii] / 60.0 * trips, np.inf)
+    out = np.flatnonzero(job == OUTSIDE)
+    if out.size:
+        m_out, t_out, c_out = _outside(model, idx[out], prm)
+        mode[out], time[out], cost[out] = m_out, t_out, c_out
+        gen[out] = c_out + trips * vot[out] / 60.0 * t_out
+    return mode, time, cost, gen
+
+
+from .mobility_outputs import calibration, flows, invariants, metrics, persona_extra  # noqa: E402,F401
