@@ -29,7 +29,7 @@ from typing import Any
 
 from .params import ParameterError, check_override, check_source, data_root, read_toml
 
-TOP_KEYS = {"name", "description", "description_fr", "extends", "params", "engagements", "vivre",
+TOP_KEYS = {"name", "description", "description_fr", "extends", "params", "engagements",
             "start_year", "end_year"}
 
 
@@ -78,8 +78,11 @@ class Scenario:
                 "start_year": self.start_year, "end_year": self.end_year}
 
 
+NOT_SCENARIOS = {"engagements"}  # data files living beside the scenarios
+
+
 def list_scenarios() -> list[Path]:
-    return sorted(p for p in scenarios_dir().glob("*.toml"))
+    return sorted(p for p in scenarios_dir().glob("*.toml") if p.stem not in NOT_SCENARIOS)
 
 
 def resolve_path(name_or_path: str) -> Path:
@@ -87,7 +90,7 @@ def resolve_path(name_or_path: str) -> Path:
     if p.suffix == ".toml" and p.exists():
         return p
     shipped = scenarios_dir() / f"{name_or_path}.toml"
-    if shipped.exists():
+    if shipped.exists() and name_or_path not in NOT_SCENARIOS:
         return shipped
     names = [q.stem for q in list_scenarios()]
     if p.suffix == ".toml":
