@@ -51,6 +51,41 @@ def rake(A: np.ndarray, targets: np.ndarray, d: np.ndarray, *, tol: float = 1e-8
     A = np.asarray(A, dtype=np.float64)
     t = np.asarray(targets, dtype=np.float64)
     d = np.asarray(d, dtype=np.float64)
+    # Rows with identical constraint contributions get the same weight ratio F(A lam), so the
+    # problem is solved exactly on the distinct rows (with summed design weights): much faster
+    # at full scale, where many households are alike.
+    first, inverse = distinct_rows(A)
+    if first.size < A.shape[0]:
+        d_u = np.bincount(inverse, weights=d, minlength=first.size)
+        res = _rake(A[first], t, d_u, tol=tol, max_iter=max_iter, bounds=bounds, scale=scale)
+        ratio = res.weights / d_u
+        return RakeResult(weights=d * ratio[inverse], iterations=res.iterations,
+                          max_rel_error=res.max_rel_error, converged=res.converged)
+    return _rake(A, t, d, tol=tol, max_iter=max_iter, bounds=bounds, scale=scale)
+
+
+def distinct_rows(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of one row per distinct row of A, and each row's group (fast: sort two fixed projections).
+
+    Rows are compared through two projections on fixed pseudo-random
+    vectors; equal rows always share them, and distinct rows of small
+    integers and shares colliding on both is practically impossible.
+    """
+    r = np.random.default_rng(12345).random((A.shape[1], 2)) + 0.5
+    h = A @ r
+    order = np.lexsort((h[:, 1], h[:, 0]))
+    hs = h[order]
+    new = np.ones(order.size, dtype=bool)
+    new[1:] = (hs[1:, 0] != hs[:-1, 0]) | (hs[1:, 1] != hs[:-1, 1])
+    group_sorted = np.cumsum(new) - 1
+    inverse = np.empty(order.size, dtype=np.int64)
+    inverse[order] = group_sorted
+    first = order[new]
+    return first, inverse
+
+
+def _rake(A: np.ndarray, t: np.ndarray, d: np.ndarray, *, tol: float, max_iter: int,
+          bounds: tuple[float, float], scale: np.ndarray | None) -> RakeResult:
     L, U = bounds
     if not (0 <= L < 1 < U):
         raise ValueError(f"bounds must satisfy 0 <= L < 1 < U, got {bounds}")

@@ -1,0 +1,550 @@
+"""Housing: stock, prices and rents, relocation, social-housing queue, housing access.
+
+Each year (after demography and economy): new dwellings, demolitions,
+rehabilitation; housing costs; the social-housing queue; movers choose a
+pole, tenure and size by a vectorised logit under capacity constraints;
+vacant social units go to the queue by priority; prices and rents react to
+the vacancy left in each pole. See docs/process_housing.md for the
+equations and sources; every number comes from scenarios/params/housing.toml.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .. import state as S
+from ..params import spec
+from . import housing_stock as HS
+from .housing_market import (N_COND, N_SIZE, N_TEN, Facts, annuity, cell_index, draw_condition, energy_cost,
+                             fit_draw, household_facts, housing_aid, place)
+
+SPECS = {
+    # dwellings and costs
+    "dwelling_m2": spec("m2", 10, 200, kind="list", length=2),
+    "t3_m2": spec("m2", 30, 120),
+    "median_income_range_eur": spec("EUR/month", 1000, 1e6),
+    "median_burden_range": spec("1", 0.5, 100),
+    "large_need_members": spec("persons", 1, 10, kind="int"),
+    "large_pref_members": spec("persons", 1, 10, kind="int"),
+    "condition_rent_factor": spec("1", 0.3, 1.5, kind="list", length=3),
+    "social_rent_share": spec("1", 0.1, 1),
+    "owner_charges_eur_m2": spec("EUR/m2/month", 0, 20),
+    "mortgage_rate": spec("1/yr", 0, 0.2),
+    "mortgage_years": spec("yr", 5, 35),
+    "down_payment_share": spec("1", 0, 1),
+    "max_debt_ratio": spec("1", 0.1, 1),
+    "mortgage_age_limit": spec("yr", 20, 100),
+    "max_buy_age": spec("yr", 20, 110),
+    "apl_max_share": spec("1", 0, 1),
+    "apl_income_floor_cu": spec("EUR/month/CU", 0, 10000),
+    "apl_income_ceiling_cu": spec("EUR/month/CU", 0, 10000),
+    "energy_cost_eur_month": spec("EUR/month", 0, 2000, kind="list", length=6),
+    "energy_price_growth": spec("1/yr", -0.1, 0.2),
+    "affordability_threshold": spec("1", 0.05, 1),
+    "energy_poverty_threshold": spec("1", 0.01, 0.5),
+    "energy_poverty_income_quantile": spec("1", 0, 1),
+    "max_burden_accept": spec("1", 0.1, 2),
+    "family_support_eur": spec("EUR/month", 0, 5000),
+    "family_support_max_age": spec("yr", 16, 40),
+    # initial reconciliation and stock
+    "social_vacancy_rate": spec("1", 0, 0.5),
+    "small_prior_by_members": spec("1", 0, 1, kind="list", length=3),
+    "owner_small_factor": spec("1", 0, 2),
+    "social_ineligible_prior": spec("1", 0, 1),
+    "fit_iterations": spec("1", 1, 500, kind="int"),
+    "initial_wait_years": spec("yr", 0, 20),
+    # construction, demolition, rehabilitation (levers)
+    "construction_per_year": spec("dwellings/yr", 0, 100000),
+    "construction_pole_weights": spec("1", 0, 100, kind="table"),
+    "centre_construction_share": spec("1", 0, 1),
+    "land_per_dwelling_m2": spec("m2/dwelling", 10, 2000),
+    "supply_price_elasticity": spec("1", 0, 5),
+    "construction_price_elasticity": spec("1", 0, 10),
+    "social_share_new": spec("1", 0, 1),
+    "social_construction_extra_by_pole": spec("dwellings/yr", 0, 50000, kind="table"),
+    "owner_share_new": spec("1", 0, 1),
+    "small_share_new": spec("1", 0, 1),
+    "demolition_rate": spec("1/yr", 0, 0.2),
+    "resize_rate": spec("1/yr", 0, 1),
+    "rehab_per_year": spec("dwellings/yr", 0, 200000),
+    "degradation_rate": spec("1/yr", 0, 0.2),
+    "price_guarantee_share": spec("1", 0, 1),
+    "price_guarantee_discount": spec("1", 0, 1),
+    "ownership_aid_eur": spec("EUR", 0, 200000),
+    "aid_income_ceiling_cu": spec("EUR/month/CU", 0, 20000),
+    # prices
+    "price_trend": spec("1/yr", -0.2, 0.2),
+    "rent_trend": spec("1/yr", -0.2, 0.2),
+    "price_vacancy_elasticity": spec("1/yr", 0, 5),
+    "rent_vacancy_elasticity": spec("1/yr", 0, 5),
+    "max_price_change": spec("1/yr", 0, 1),
+    "natural_vacancy_adaptation": spec("1/yr", 0, 1),
+    # movers and location choice
+    "move_rate_by_tenure": spec("1/yr", 0, 1, kind="list", length=3),
+    "overcrowded_move_rate": spec("1/yr", 0, 1),
+    "burden_move_threshold": spec("1", 0, 2),
+    "burden_move_rate": spec("1/yr", 0, 1),
+    "long_commute_min": spec("min", 0, 300),
+    "long_commute_move_rate": spec("1/yr", 0, 1),
+    "elderly_age": spec("yr", 40, 110),
+    "elderly_move_factor": spec("1", 0, 2),
+    "max_time_min": spec("min", 30, 600),
+    "beta_burden": spec("1", 0, 100),
+    "beta_commute_per_h": spec("1/h", 0, 50),
+    "beta_distance_per_h": spec("1/h", 0, 50),
+    "beta_same_pole": spec("1", 0, 50),
+    "beta_move_cost": spec("1", 0, 50),
+    "beta_owner": spec("1", -20, 20),
+    "beta_condition": spec("1", 0, 50),
+    "beta_overcrowded": spec("1", 0, 50),
+    "affinity_weight": spec("1", 0, 10),
+    "choice_rounds": spec("1", 1, 20, kind="int"),
+    "choice_set_size": spec("1", 2, 200, kind="int"),
+    # social housing
+    "social_ceiling_eur_cu": spec("EUR/month/CU", 0, 10000),
+    "queue_application_rate": spec("1/yr", 0, 1),
+    "queue_burden_threshold": spec("1", 0, 2),
+    "priority_weights": spec("yr", 0, 20, kind="list", length=4),
+    "social_offer_radius_min": spec("min", 0, 300),
+    # calibration targets [target, tolerance]
+    "calib_poor_households": spec("households", 0, 2e6, kind="list", length=2),
+    "calib_social_share_tol_pp": spec("pp", 0, 50),
+    "calib_marseille_social_share": spec("1", 0, 1, kind="list", length=2),
+    "calib_aix_social_share_min": spec("1", 0, 1),
+    "calib_amp_rent_eur_m2": spec("EUR/m2/month", 0, 100, kind="list", length=2),
+    "calib_marseille_price_eur_m2": spec("EUR/m2", 0, 20000, kind="list", length=2),
+    "calib_price_to_income_t3": spec("yr", 0, 50, kind="list", length=2),
+    "calib_energy_poverty_share": spec("1", 0, 1, kind="list", length=2),
+}
+
+CAR, TRANSIT = S.MODES.index("car"), S.MODES.index("transit")
+MARKET = (S.OWNER, S.PRIVATE_RENT)  # tenures reachable on the market (social: queue only)
+MARSEILLE, AIX = ("Z01", "Z02", "Z03"), ("Z08",)
+
+
+@dataclass
+class HousingState:
+    """State owned by the housing process (``model.housing``)."""
+
+    stock: np.ndarray                 # [n_poles, 3 tenures, 2 sizes, 3 conditions], real dwellings
+    price_eur_m2: np.ndarray          # [n_poles] purchase price
+    rent_eur_m2: np.ndarray           # [n_poles] market rent of new private leases, EUR/m2/month
+    price0_eur_m2: np.ndarray
+    rent0_eur_m2: np.ndarray          # 2017 market rents (social rents are a share of them)
+    natural_vacancy: np.ndarray       # [n_poles] 2017 vacancy of the market (owner + private) stock
+    land_ha_left: np.ndarray          # [n_poles] land still available for greenfield housing
+    start_year: int
+    # per household (grown with the households arrays)
+    loan: np.ndarray = field(default=None)            # EUR/month mortgage payment
+    loan_end: np.ndarray = field(default=None)        # year the mortgage ends
+    contract_rent: np.ndarray = field(default=None)   # EUR/m2/month rent of the private lease
+    in_queue: np.ndarray = field(default=None)        # bool, in the social-housing queue
+    entry_income_cu: np.ndarray = field(default=None)  # EUR/month/CU at social allocation (-1 none)
+    parent_hh: np.ndarray = field(default=None)       # household a young adult left this year (-1 none)
+    prev_hh: np.ndarray = field(default=None)         # per person: household at the end of the last step
+    # yearly records
+    built_by_pole: np.ndarray = field(default=None)
+    wait_at_allocation: float = float("nan")
+    allocations: float = 0.0
+    eligibility_violations: float = 0.0
+    moves_in: np.ndarray = field(default=None)        # [n_poles] real households that moved in this year
+
+    _FILL = {"loan": (np.float64, 0.0), "loan_end": (np.int32, 0), "contract_rent": (np.float64, 0.0),
+             "in_queue": (bool, False), "entry_income_cu": (np.float64, -1.0), "parent_hh": (np.int64, -1)}
+
+    def grow(self, n: int) -> None:
+        for name, (dt, fill) in self._FILL.items():
+            a = getattr(self, name)
+            if a is None:
+                setattr(self, name, np.full(n, fill, dtype=dt))
+            elif a.size < n:
+                out = np.full(n, fill, dtype=dt)
+                out[: a.size] = a
+                setattr(self, name, out)
+
+    _live: np.ndarray | None = None   # live-household mask cached during a step (membership is fixed there)
+
+    @staticmethod
+    def live_mask(model) -> np.ndarray:
+        st = getattr(model, "housing", None)
+        if st is not None and st._live is not None:
+            return st._live
+        p, h = model.persons, model.households
+        return h.alive & (np.bincount(p.hh[p.alive], minlength=h.n) > 0)
+
+
+# ------------------------------------------------------------------ helpers
+def _times(model) -> np.ndarray:
+    """Door-to-door time [5 modes, n, n] min: the mobility process's, else the free-flow skims."""
+    com = getattr(model, "commute", None)
+    t = getattr(com, "time", None)
+    if t is not None:
+        return np.asarray(t, dtype=np.float64)
+    st = model.housing
+    if getattr(st, "_fallback_time", None) is None:
+        terr = model.territory
+        n = len(terr.ids)
+        car = terr.road_skim()[0]
+        tr = terr.transit_skim(year=model.start_year)["total_min"]
+        walk, bike, _ = terr.active_skim()
+        st._fallback_time = np.stack([car, car, tr, bike, walk]).reshape(5, n, n)
+    return st._fallback_time
+
+
+def _year_index(model) -> float:
+    return float(model.year - model.housing.start_year)
+
+
+def _mode(h, rows) -> np.ndarray:
+    return np.where(h.car[rows] > 0, CAR, TRANSIT)
+
+
+def _need_size(facts: Facts, rows, prm) -> np.ndarray:
+    """Size class a household looks for first (large from ``large_pref_members`` persons)."""
+    return (facts.members[rows] >= prm["large_pref_members"]).astype(np.int64)
+
+
+def update_costs(model, prm, facts: Facts, rows: np.ndarray | None = None) -> None:
+    """housing_cost (rent net of aid, mortgage + charges, or charges) and energy_cost, EUR/month."""
+    h, st = model.households, model.housing
+    rows = np.flatnonzero(facts.live) if rows is None else rows
+    ten, size, cond, pole = h.tenure[rows], h.size_class[rows], h.condition[rows], h.pole[rows]
+    m2 = np.asarray(prm["dwelling_m2"])[size]
+    cf = np.asarray(prm["condition_rent_factor"])[cond]
+    icu = facts.income_cu[rows]
+    rent = np.where(ten == S.PRIVATE_RENT, st.contract_rent[rows], prm["social_rent_share"] * st.rent0_eur_m2[pole])
+    rent = rent * m2 * cf
+    rent_net = rent - housing_aid(rent, icu, prm)
+    loan = np.where(st.loan_end[rows] > model.year, st.loan[rows], 0.0)
+    own = loan + prm["owner_charges_eur_m2"] * m2
+    cost = np.select([ten == S.OWNER, (ten == S.PRIVATE_RENT) | (ten == S.SOCIAL_RENT)], [own, rent_net], 0.0)
+    en = np.where(ten == S.NO_DWELLING, 0.0, energy_cost(size, cond, prm, _year_index(model)))
+    h.housing_cost[rows] = cost.astype(np.float32)
+    h.energy_cost[rows] = en.astype(np.float32)
+
+
+def burden(model, facts: Facts) -> np.ndarray:
+    h = model.households
+    return (h.housing_cost + h.energy_cost) / np.maximum(facts.income, 1.0)
+
+
+def _owner_payment(model, prm, pole, size, facts: Facts, rows, current_owner) -> np.ndarray:
+    """Monthly mortgage of buying a dwelling of ``size`` in ``pole`` (aid and guarantee for modest first buyers)."""
+    st = model.housing
+    m2 = np.asarray(prm["dwelling_m2"])[size]
+    price = st.price_eur_m2[pole] * m2
+    modest = (facts.income_cu[rows] <= prm["aid_income_ceiling_cu"]) & ~current_owner
+    price = price * np.where(modest, 1.0 - prm["price_guarantee_share"] * prm["price_guarantee_discount"], 1.0)
+    principal = np.maximum(price * (1 - prm["down_payment_share"]) - np.where(modest, prm["ownership_aid_eur"], 0.0),
+                           0.0)
+    outright = current_owner & (facts.oldest[rows] >= prm["mortgage_age_limit"])
+    return np.where(outright, 0.0, annuity(principal, prm["mortgage_rate"], prm["mortgage_years"]))
+
+
+# ------------------------------------------------------------------ init
+def init(model) -> None:
+    prm = model.params["housing"]
+    rng = model.stream("housing")
+    terr, p, h = model.territory, model.persons, model.households
+    n_p = len(terr.ids)
+    st = HousingState(stock=np.zeros((n_p, N_TEN, N_SIZE, N_COND)), price_eur_m2=terr.price_eur_m2.copy(),
+                      rent_eur_m2=terr.rent_eur_m2.copy(), price0_eur_m2=terr.price_eur_m2.copy(),
+                      rent0_eur_m2=terr.rent_eur_m2.copy(), natural_vacancy=terr.vacancy_rate.copy(),
+                      land_ha_left=terr.land_ha_available.copy(), start_year=model.start_year)
+    st.grow(h.n)
+    st.built_by_pole = np.zeros(n_p)
+    st.moves_in = np.zeros(n_p)
+    model.housing = st
+    facts = household_facts(p, h, prm)
+    live = facts.live
+    rows = np.flatnonzero(live & ~np.isin(np.arange(h.n), model.named_households))
+    w, pole = h.weight[rows], h.pole[rows].astype(np.int64)
+    it = prm["fit_iterations"]
+    # tenure: segment priors, social rarely for households above the ceiling, fitted to the pole stock
+    n_seg = len(model.personas)
+    seg_ten = np.array([[s.segment["tenure"].get(t, 0.0) for t in S.TENURE[:3]] for s in model.personas]) + 1e-6
+    prior = np.concatenate([seg_ten, seg_ten * np.array([1.0, 1.0, prm["social_ineligible_prior"]])])
+    above = (facts.income_cu[rows] > prm["social_ceiling_eur_cu"]).astype(np.int64)
+    key = h.segment[rows].astype(np.int64) + n_seg * above
+    h.tenure[rows] = fit_draw(prior, key, pole, w, terr.dwellings, rng, it).astype(np.int8)
+    # size: small preferred by small households and by tenants, fitted to the pole's small share
+    ps = np.clip(np.concatenate([np.asarray(prm["small_prior_by_members"]),
+                                 np.asarray(prm["small_prior_by_members"]) * prm["owner_small_factor"]]), 1e-6, 1 - 1e-6)
+    key = np.clip(facts.members[rows], 1, 3) - 1 + 3 * (h.tenure[rows] == S.OWNER)
+    tgt = np.stack([terr.small_share, 1 - terr.small_share], axis=1)
+    h.size_class[rows] = fit_draw(np.stack([ps, 1 - ps], axis=1), key, pole, w, tgt, rng, it).astype(np.int8)
+    # condition: segment priors fitted to the pole's degraded / energy-sink shares
+    seg_c = np.array([[s.segment["condition"].get(c, 0.0) for c in S.CONDITION] for s in model.personas]) + 1e-6
+    tgt = np.stack([1 - terr.degraded_share - terr.energy_sink_share, terr.degraded_share, terr.energy_sink_share], 1)
+    h.condition[rows] = fit_draw(seg_c, h.segment[rows].astype(np.int64), pole, w, tgt, rng, it).astype(np.int8)
+    # stock = occupied / (1 - vacancy): every cell holds its occupants plus the pole's vacancy
+    occ = HS.occupied(model)
+    vac = np.repeat(terr.vacancy_rate[:, None], N_TEN, axis=1)
+    vac[:, S.SOCIAL_RENT] = np.minimum(vac[:, S.SOCIAL_RENT], prm["social_vacancy_rate"])
+    st.stock = occ / (1.0 - vac)[:, :, None, None]
+    # leases at the 2017 market rent; mortgages of owners below the age limit, remaining years uniform
+    allr = np.flatnonzero(live)
+    st.contract_rent[allr] = st.rent_eur_m2[h.pole[allr]]
+    owners = allr[(h.tenure[allr] == S.OWNER) & (facts.oldest[allr] < prm["mortgage_age_limit"])]
+    st.loan[owners] = _owner_payment(model, prm, h.pole[owners], h.size_class[owners], facts, owners,
+                                     np.zeros(owners.size, bool))
+    st.loan_end[owners] = model.year + rng.integers(1, int(prm["mortgage_years"]) + 1, owners.size)
+    update_costs(model, prm, facts)
+    # initial social queue, with a seniority drawn around the observed mean
+    _update_queue(model, prm, rng, facts, initial=True)
+    st.prev_hh = p.hh.copy()
+
+
+# ------------------------------------------------------------------ hooks
+def on_new_households(model, rows: np.ndarray, reason: str) -> None:
+    """New households (left_home, immigration) start without a dwelling and search this year."""
+    h, st = model.households, model.housing
+    st.grow(h.n)
+    h.tenure[rows] = S.NO_DWELLING
+    h.size_class[rows] = 0
+    h.condition[rows] = 0
+    h.housing_cost[rows] = 0.0
+    h.energy_cost[rows] = 0.0
+    h.years_waiting[rows] = 0.0
+    st.loan[rows] = 0.0
+    st.loan_end[rows] = 0
+    st.in_queue[rows] = False
+    st.entry_income_cu[rows] = -1.0
+    st.parent_hh[rows] = -1
+    if reason == "left_home" and st.prev_hh is not None:
+        p = model.persons
+        mem = np.flatnonzero(np.isin(p.hh, rows) & p.alive)
+        mem = mem[mem < st.prev_hh.size]
+        st.parent_hh[p.hh[mem]] = st.prev_hh[mem]
+
+
+# ------------------------------------------------------------------ step
+def step(model) -> dict[str, float]:
+    prm: dict[str, Any] = model.params["housing"]
+    rng = model.stream("housing")
+    st, h = model.housing, model.households
+    st.grow(h.n)
+    events: dict[str, float] = {}
+    facts = household_facts(model.persons, h, prm)
+    st._live = facts.live
+    HS.construct(model, prm, events)
+    HS.demolish(model, prm, events)
+    HS.resize(model, prm, events)
+    HS.rehabilitate(model, prm, rng, events)
+    update_costs(model, prm, facts)
+    _update_queue(model, prm, rng, facts)
+    _market(model, prm, rng, facts, events)
+    _allocate_social(model, prm, rng, facts, events)
+    events["returned_to_parents"] = _back_to_parents(model)
+    st._live = None
+    _update_prices(model, prm)
+    events["households_without_dwelling"] = float(
+        h.weight[HousingState.live_mask(model) & (h.tenure == S.NO_DWELLING)].sum())
+    st.prev_hh = model.persons.hh.copy()
+    return events
+
+
+def _movers(model, prm, rng, facts: Facts) -> np.ndarray:
+    """Rows of households that look for a dwelling this year (life events, cost, commute)."""
+    p, h = model.persons, model.households
+    live = facts.live
+    ten = h.tenure
+    rate = np.where(ten < 3, np.asarray(prm["move_rate_by_tenure"])[np.minimum(ten, 2)], 0.0)
+    q = 1.0 - rate
+    overcrowded = (h.size_class == 0) & (facts.members >= prm["large_need_members"]) & (ten != S.NO_DWELLING)
+    q *= np.where(overcrowded, 1 - prm["overcrowded_move_rate"], 1.0)
+    q *= np.where(burden(model, facts) > prm["burden_move_threshold"], 1 - prm["burden_move_rate"], 1.0)
+    far = p.alive & (p.commute_min > prm["long_commute_min"]) & (p.job_pole >= 0)
+    hh_far = np.bincount(p.hh[far], minlength=h.n) > 0
+    q *= np.where(hh_far, 1 - prm["long_commute_move_rate"], 1.0)
+    pr = 1 - q
+    pr = np.where(facts.oldest >= prm["elderly_age"], pr * prm["elderly_move_factor"], pr)
+    move = live & ((rng.random(h.n) < pr) | (ten == S.NO_DWELLING))
+    return np.flatnonzero(move)
+
+
+def _commute_matrix(model, movers, modes, T) -> np.ndarray:
+    """Summed one-way time (min) of each mover's workers to their job poles, from every candidate pole."""
+    p, h = model.persons, model.households
+    n_p = T.shape[1]
+    pos = np.full(h.n, -1, dtype=np.int64)
+    pos[movers] = np.arange(movers.size)
+    wk = np.flatnonzero(p.alive & (p.job_pole >= 0) & (pos[p.hh] >= 0))
+    C = np.zeros((movers.size, n_p))
+    if wk.size == 0:
+        return C
+    mi = pos[p.hh[wk]]
+    order = np.argsort(mi, kind="stable")
+    wk, mi = wk[order], mi[order]
+    tw = T[modes[mi], :, p.job_pole[wk]]                       # [workers, n_poles]
+    start = np.flatnonzero(np.r_[True, mi[1:] != mi[:-1]])
+    C[mi[start]] = np.add.reduceat(tw, start, axis=0)
+    return C
+
+
+def _market(model, prm, rng, facts: Facts, events: dict[str, float]) -> None:
+    """Movers choose (pole, owner/private) by logit; capacity-constrained placement in rounds.
+
+    Utility of option (pole j, tenure t, size s) for household i:
+    U = -b_burden burden_ijts - b_commute C_ij - b_dist D_ij + b_same [j = origin]
+        + w_aff log affinity(segment_i, kind_j) + b_owner [t = owner]
+        - b_crowd [s small, 3+ persons] - b_move - ln(E n_j) + Gumbel,
+    against staying: U0 = -b_burden burden_i - b_commute C_i,origin + b_same
+        + w_aff log affinity + b_owner [owner] - b_cond [not decent] - b_crowd [overcrowded] + Gumbel.
+    Choice sets (McFadden 1978 sampling of alternatives): the current pole
+    plus ``choice_set_size`` - 1 poles drawn with replacement in proportion
+    to their market stock, each corrected by -ln of its expected number of
+    draws. Each household looks first at its preferred size and falls back
+    on the other one where no unit of its size is free.
+    """
+    h, st, terr = model.households, model.housing, model.territory
+    n_p = len(terr.ids)
+    movers = _movers(model, prm, rng, facts)
+    st.moves_in = np.zeros(n_p)
+    events["movers"] = float(h.weight[movers].sum())
+    events["moves"] = 0.0
+    if movers.size == 0:
+        return
+    k, m = movers.size, prm["choice_set_size"]
+    ar = np.arange(k)[:, None]
+    T = np.minimum(_times(model), prm["max_time_min"])
+    modes = _mode(h, movers)
+    origin = h.pole[movers].astype(np.int64)
+    mstock = st.stock[:, list(MARKET)].sum((1, 2, 3))
+    q = mstock / mstock.sum()
+    cand = np.empty((k, m), dtype=np.int64)
+    cand[:, 0] = origin
+    cand[:, 1:] = rng.choice(n_p, size=(k, m - 1), p=q)
+    corr = np.zeros((k, m), dtype=np.float32)
+    corr[:, 1:] = -np.log(np.maximum((m - 1) * q[cand[:, 1:]], 1e-12))
+    inc = np.maximum(facts.income[movers], 1.0)
+    icu = facts.income_cu[movers]
+    need = _need_size(facts, movers, prm)
+    big = facts.members[movers] >= prm["large_need_members"]
+    cur_owner = h.tenure[movers] == S.OWNER
+    has_home = h.tenure[movers] != S.NO_DWELLING
+    w = h.weight[movers]
+    C = _commute_matrix(model, movers, modes, T) / 60.0
+    aff = np.log(np.maximum(np.array([[s.segment["pole_affinity"].get(kd, 1.0) for kd in terr.kind]
+                                      for s in model.personas]), 1e-6))
+    seg = h.segment[movers].astype(np.int64)
+    base = (-prm["beta_commute_per_h"] * C[ar, cand] - prm["beta_distance_per_h"] * T[modes[:, None], origin[:, None], cand]
+            / 60.0 + prm["affinity_weight"] * aff[seg[:, None], cand] - prm["beta_move_cost"]
+            + prm["beta_same_pole"] * (cand == origin[:, None])).astype(np.float32) + corr
+    # monthly costs of each option [mover, candidate] for the preferred and the other size:
+    # mortgage (linear in the principal) + charges + energy, or rent net of aid + energy
+    m2 = np.asarray(prm["dwelling_m2"])
+    en = energy_cost(np.array([0, 1]), np.array([0, 0]), prm, _year_index(model))
+    modest = (icu <= prm["aid_income_ceiling_cu"]) & ~cur_owner
+    pf = np.where(modest, 1.0 - prm["price_guarantee_share"] * prm["price_guarantee_discount"], 1.0)[:, None]
+    aid = np.where(modest, prm["ownership_aid_eur"], 0.0)[:, None]
+    a = float(annuity(np.array([1.0]), prm["mortgage_rate"], prm["mortgage_years"])[0])
+    val = st.price_eur_m2[:, None] * m2[None, :] * (1 - prm["down_payment_share"])           # [pole, size]
+    rent = st.rent_eur_m2[:, None] * m2[None, :]
+    outright = (cur_owner & (facts.oldest[movers] >= prm["mortgage_age_limit"]))[:, None]
+    lo, hi = prm["apl_income_floor_cu"], prm["apl_income_ceiling_cu"]
+    keep = (1.0 - prm["apl_max_share"] * np.clip((hi - icu) / max(hi - lo, 1e-9), 0.0, 1.0))[:, None]
+    inc2 = inc[:, None]
+    young_ok = (facts.oldest[movers] <= prm["max_buy_age"])[:, None]
+    util, feas = [], []
+    for s_rel in (0, 1):                      # 0: preferred size, 1: the other size
+        sz = (need if s_rel == 0 else 1 - need)[:, None]
+        loan = np.where(outright, 0.0, a * np.maximum(pf * val[cand, sz] - aid, 0.0))              # [mover, cand]
+        bur = np.empty((k, m, 2), dtype=np.float32)
+        bur[:, :, 0] = (loan + (prm["owner_charges_eur_m2"] * m2 + en)[sz]) / inc2
+        bur[:, :, 1] = (keep * rent[cand, sz] + en[sz]) / inc2
+        f = bur <= prm["max_burden_accept"]
+        f[:, :, 0] &= (loan <= prm["max_debt_ratio"] * inc2) & young_ok
+        u = base[:, :, None] - np.float32(prm["beta_burden"]) * bur
+        u[:, :, 0] += np.float32(prm["beta_owner"])
+        u -= np.float32(prm["beta_overcrowded"]) * ((sz[:, 0] == 0) & big).astype(np.float32)[:, None, None]
+        util.append(u)
+        feas.append(f)
+    gumbel = rng.gumbel(size=(k, m, 2)).astype(np.float32)
+    b_now = ((h.housing_cost[movers] + h.energy_cost[movers]) / inc).astype(np.float64)
+    crowd = (h.size_class[movers] == 0) & big
+    u_stay = (-prm["beta_burden"] * b_now - prm["beta_commute_per_h"] * C[ar[:, 0], origin]
+              + prm["affinity_weight"] * aff[seg, origin] + prm["beta_same_pole"] + prm["beta_owner"] * cur_owner
+              - prm["beta_condition"] * (h.condition[movers] != 0) - prm["beta_overcrowded"] * crowd)
+    u_stay = np.where(has_home, u_stay + rng.gumbel(size=k), -np.inf)
+    rejected = np.zeros((k, m, 2), dtype=bool)
+    active = np.ones(k, dtype=bool)
+    vacant = np.maximum(st.stock - HS.occupied(model), 0.0).reshape(-1)
+    ten_of = np.asarray(MARKET)
+    for _ in range(prm["choice_rounds"]):
+        idx = np.flatnonzero(active)
+        if idx.size == 0:
+            break
+        vac3 = vacant.reshape(n_p, N_TEN, N_SIZE, N_COND)[:, list(MARKET)].sum(-1)    # [pole, 2, size]
+        vc = vac3[cand[idx]]                                                          # [k, m, 2, size]
+        nd = need[idx][:, None, None] == 1
+        ww = w[idx][:, None, None]
+        fit_s, fit_l = vc[..., 0] >= ww, vc[..., 1] >= ww
+        use_pref = np.where(nd, fit_l, fit_s)
+        use_oth = ~use_pref & np.where(nd, fit_s, fit_l)
+        ok = ((use_pref & feas[0][idx]) | (use_oth & feas[1][idx])) & ~rejected[idx]
+        u = np.where(use_pref, util[0][idx], util[1][idx]) + gumbel[idx]
+        u = np.where(ok, u, -np.inf).reshape(idx.size, -1)
+        best = np.argmax(u, axis=1)
+        stay = u[np.arange(idx.size), best] <= u_stay[idx]
+        active[idx[stay]] = False      # staying (or, for a household without a dwelling, nothing acceptable)
+        go = np.flatnonzero(~stay)
+        if go.size == 0:
+            break
+        gi = idx[go]
+        slot, t = best[go] // 2, best[go] % 2
+        j = cand[gi, slot]
+        s = np.where(use_pref[go, slot, t], need[gi], 1 - need[gi])
+        ten = ten_of[t]
+        c = draw_condition(vacant.reshape(n_p, N_TEN, N_SIZE, N_COND)[j, ten, s], rng)
+        acc = place(cell_index(j, ten, s, c), w[gi], rng.random(gi.size), vacant)
+        rej = ~acc
+        rejected[gi[rej], slot[rej], t[rej]] = True
+        rows = movers[gi[acc]]
+        if rows.size:
+            had = h.tenure[rows] != S.NO_DWELLING
+            old = cell_index(h.pole[rows], h.tenure[rows], h.size_class[rows], h.condition[rows])
+            np.add.at(vacant, old[had], h.weight[rows][had])
+            _move_in(model, prm, facts, rows, j[acc], ten[acc], s[acc], c[acc], cur_owner[gi[acc]])
+            events["moves"] += float(h.weight[rows].sum())
+            active[gi[acc]] = False
+
+
+def _move_in(model, prm, facts, rows, pole, ten, size, cond, was_owner) -> None:
+    h, st = model.households, model.housing
+    st.moves_in += np.bincount(pole, weights=h.weight[rows], minlength=st.moves_in.size)
+    h.pole[rows] = pole
+    h.tenure[rows] = ten
+    h.size_class[rows] = size
+    h.condition[rows] = cond
+    buy = ten == S.OWNER
+    st.loan[rows] = np.where(buy, _owner_payment(model, prm, pole, size, facts, rows, was_owner), 0.0)
+    st.loan_end[rows] = np.where(buy, model.year + int(prm["mortgage_years"]), 0)
+    st.contract_rent[rows] = np.where(ten == S.PRIVATE_RENT, st.rent_eur_m2[pole], 0.0)
+    update_costs(model, prm, facts, rows)
+
+
+def _update_prices(model, prm) -> None:
+    """Prices and market rents move with the gap between natural and current vacancy (Rosen & Smith 1983).
+
+    growth = trend + elasticity x (v* - v) / v*, clipped; v* (2017 vacancy of
+    the pole's market stock) adapts each year towards the observed vacancy,
+    so a lasting shift of demand moves prices by a bounded amount.
+    """
+    st = model.housing
+    occ = HS.occupied(model)[:, list(MARKET)].sum((1, 2, 3))
+    stock = st.stock[:, list(MARKET)].sum((1, 2, 3))
+    v = np.where(stock > 0, 1 - occ / np.maximum(stock, 1e-12), st.natural_vacancy)
+    gap = (st.natural_vacancy - v) / np.maximum(st.natural_vacancy, 1e-6)
+    mx = prm["max_price_change"]
+    st.price_eur_m2 *= 1 + np.clip(prm["price_trend"] + prm["price_vacancy_elasticity"] * gap, -mx, mx)
+    st.rent_eur_m2 *= 1 + np.clip(prm["rent_trend"] + prm["rent_vacancy_elasticity"] * gap, -mx, mx)
+    # lasting vacancy becomes structural (withdrawn, long-term vacant units): the natural rate adapts
+    st.natural_vacancy += prm["natural_vacancy_adaptation"] * (np.clip(v, 0.0, 1.0) - st.natural_vacancy)
+
+
+from .housing_outputs import (calibration, household_outcomes, invariants, metrics,  # noqa: E402,F401
+                              persona_extra, price_to_income)
+from .housing_social import _allocate_social, _back_to_parents, _update_queue  # noqa: E402

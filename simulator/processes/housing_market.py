@@ -1,0 +1,132 @@
+"""Housing market building blocks: household facts, costs, fitting, capacity-constrained placement.
+
+Pure vectorised functions used by :mod:`simulator.processes.housing`; they
+take arrays and parameter dicts and never touch the random state of
+another process. Cell index of a dwelling: ``((pole * 3 + tenure) * 2 +
+size) * 3 + condition`` over the stock array ``[n_poles, 3, 2, 3]``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+N_TEN, N_SIZE, N_COND = 3, 2, 3
+
+
+def cell_index(pole, tenure, size, cond) -> np.ndarray:
+    return ((np.asarray(pole, np.int64) * N_TEN + tenure) * N_SIZE + size) * N_COND + cond
+
+
+@dataclass
+class Facts:
+    """Per-household aggregates of the living members (recomputed when needed)."""
+
+    members: np.ndarray   # persons
+    adults: np.ndarray    # members aged 14+
+    kids: np.ndarray      # members under 14
+    income: np.ndarray    # EUR/month, sum of members' incomes
+    cu: np.ndarray        # OECD-modified consumption units
+    oldest: np.ndarray    # age of the oldest member
+    live: np.ndarray      # bool: household alive with at least one living member
+    income_cu: np.ndarray = None  # EUR/month per consumption unit (set on construction)
+
+    def __post_init__(self) -> None:
+        self.income_cu = self.income / np.maximum(self.cu, 1.0)
+
+
+def household_facts(p, h, prm=None) -> Facts:
+    """Aggregates of living members; with ``prm``, young households' income includes family support."""
+    al = p.alive
+    hh = p.hh[al]
+    n = h.n
+    members = np.bincount(hh, minlength=n)
+    adults = np.bincount(hh[p.age[al] >= 14], minlength=n)
+    kids = members - adults
+    income = np.bincount(hh, weights=p.income[al].astype(np.float64), minlength=n)
+    cu = 1.0 + 0.5 * np.maximum(adults - 1, 0) + 0.3 * kids  # same OECD scale as population._poor
+    oldest = np.zeros(n, dtype=np.int16)
+    np.maximum.at(oldest, hh, p.age[al])
+    if prm is not None:
+        income = income + prm["family_support_eur"] * ((oldest <= prm["family_support_max_age"]) & (members > 0))
+    return Facts(members, adults, kids, income, cu, oldest, h.alive & (members > 0))
+
+
+def annuity(principal: np.ndarray, rate: float, years: float) -> np.ndarray:
+    """Monthly payment of a fixed-rate loan."""
+    r, n = rate / 12.0, years * 12.0
+    if r <= 0:
+        return principal / n
+    return principal * r / (1.0 - (1.0 + r) ** -n)
+
+
+def housing_aid(rent: np.ndarray, income_cu: np.ndarray, prm) -> np.ndarray:
+    """Personal housing aid (APL-like) of renters, EUR/month: full share up to the floor, linear taper to the ceiling."""
+    lo, hi = prm["apl_income_floor_cu"], prm["apl_income_ceiling_cu"]
+    taper = np.clip((hi - income_cu) / max(hi - lo, 1e-9), 0.0, 1.0)
+    return prm["apl_max_share"] * rent * taper
+
+
+def energy_cost(size: np.ndarray, cond: np.ndarray, prm, year_index: float) -> np.ndarray:
+    table = np.asarray(prm["energy_cost_eur_month"]).reshape(N_COND, N_SIZE)
+    return table[cond, size] * (1.0 + prm["energy_price_growth"]) ** year_index
+
+
+def fit_draw(prior: np.ndarray, key: np.ndarray, group: np.ndarray, w: np.ndarray, targets: np.ndarray,
+             rng: np.random.Generator, iterations: int) -> np.ndarray:
+    """Draw one category per row so that weighted totals per group approach ``targets``.
+
+    ``prior`` [K, k] preferences of K row types, ``key`` [n] row type,
+    ``group`` [n] group index (pole), ``targets`` [G, k] wanted totals
+    (rescaled to each group's weight). Iterative proportional fitting of
+    group x category factors b on the aggregated (group, type) weights: the
+    probability of a row for category c is prior[key, c] b[group, c]
+    normalised over c.
+    """
+    G, k = targets.shape
+    K = prior.shape[0]
+    W = np.bincount(group * K + key, weights=w, minlength=G * K).reshape(G, K)
+    tot = W.sum(1)
+    tgt = targets / np.maximum(targets.sum(1, keepdims=True), 1e-12) * tot[:, None]
+    b = np.ones((G, k))
+    for _ in range(iterations):
+        q = prior[None, :, :] * b[:, None, :]                       # [G, K, k]
+        q /= np.maximum(q.sum(2, keepdims=True), 1e-300)
+        col = (W[:, :, None] * q).sum(1)
+        b *= np.where(col > 0, tgt / np.maximum(col, 1e-300), 1.0)
+    q = prior[None, :, :] * b[:, None, :]
+    cum = np.cumsum(q, axis=2)
+    cum /= np.maximum(cum[:, :, -1:], 1e-300)
+    c = cum[group, key]                                               # [n, k]
+    return np.minimum((rng.random(group.size)[:, None] > c).sum(1), k - 1)
+
+
+def place(cells: np.ndarray, w: np.ndarray, priority: np.ndarray, vacant: np.ndarray) -> np.ndarray:
+    """Accept candidates into cells without over-filling them; returns the accepted mask.
+
+    Within each cell candidates are taken by decreasing priority while the
+    cumulative weight fits the vacant units (an agent fits whole or not).
+    ``vacant`` (flat, real units) is decreased in place by what is taken.
+    """
+    if cells.size == 0:
+        return np.zeros(0, dtype=bool)
+    order = np.lexsort((-priority, cells))
+    c, ww = cells[order], w[order]
+    cs = np.cumsum(ww)
+    start = np.flatnonzero(np.r_[True, c[1:] != c[:-1]])
+    first = np.repeat(start, np.diff(np.r_[start, c.size]))
+    within = cs - (cs[first] - ww[first])
+    ok_sorted = within <= vacant[c] + 1e-9
+    ok = np.empty_like(ok_sorted)
+    ok[order] = ok_sorted
+    np.subtract.at(vacant, cells[ok], w[ok])
+    np.maximum(vacant, 0.0, out=vacant)
+    return ok
+
+
+def draw_condition(vac_ts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Draw a condition for each row in proportion to the vacant units by condition ([n, 3])."""
+    cum = np.cumsum(vac_ts, axis=1)
+    tot = cum[:, -1:]
+    u = rng.random(vac_ts.shape[0])[:, None] * np.maximum(tot, 1e-300)
+    return np.minimum((u > cum).sum(1), N_COND - 1)

@@ -1,0 +1,123 @@
+"""Housing: the social-housing queue and allocation, and young adults returning to their parents.
+
+Part of the housing process (simulator.processes.housing): eligibility by
+income per consumption unit, a queue with priorities and seniority, yearly
+allocation of the vacant social units (own pole first, then the nearest
+pole within a radius), and the rule for young adults who left home but
+found no dwelling. See docs/process_housing.md.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import state as S
+from . import housing as H
+from . import housing_stock as HS
+from .housing_market import N_COND, N_SIZE, N_TEN, Facts, cell_index, draw_condition, place
+
+
+def _back_to_parents(model) -> float:
+    """Young adults who left home this year but found no dwelling return to their parents' household.
+
+    The parents' household is the one the person belonged to at the end of
+    the previous housing step. If it no longer exists, the young adult's
+    household stays "without a dwelling" (hosted) and searches again.
+    """
+    p, h, st = model.persons, model.households, model.housing
+    live = H.HousingState.live_mask(model)
+    st._live = None
+    par = st.parent_hh[: h.n].copy()
+    st.parent_hh[: h.n] = -1
+    back = np.flatnonzero(live & (h.tenure == S.NO_DWELLING) & (par >= 0))
+    back = back[live[par[back]]]
+    if back.size == 0:
+        return 0.0
+    target = np.full(h.n, -1, dtype=np.int64)
+    target[back] = par[back]
+    mem = np.flatnonzero(p.alive & (target[p.hh] >= 0))
+    p.hh[mem] = target[p.hh[mem]].astype(np.int32)
+    h.alive[back] = False
+    st.in_queue[back] = False
+    h.years_waiting[back] = 0.0
+    return float(h.weight[back].sum())
+
+
+def _update_queue(model, prm, rng, facts: Facts, initial: bool = False) -> None:
+    h, st = model.households, model.housing
+    live = facts.live
+    eligible = live & (facts.income_cu <= prm["social_ceiling_eur_cu"])
+    b = H.burden(model, facts)
+    overcrowded = (h.size_class == 0) & (facts.members >= prm["large_need_members"])
+    need = eligible & (h.tenure != S.SOCIAL_RENT) & (
+        (b > prm["queue_burden_threshold"]) | (h.condition != 0) | overcrowded | (h.tenure == S.NO_DWELLING))
+    leave = st.in_queue & ~need
+    st.in_queue[leave] = False
+    h.years_waiting[leave] = 0.0
+    if not initial:
+        h.years_waiting[st.in_queue] += 1.0
+    join = need & ~st.in_queue & (rng.random(h.n) < prm["queue_application_rate"])
+    st.in_queue[join] = True
+    h.years_waiting[join] = rng.exponential(prm["initial_wait_years"], join.sum()) if initial else 0.0
+
+
+
+def _allocate_social(model, prm, rng, facts: Facts, events: dict[str, float]) -> None:
+    """Vacant social units go to queued households by priority: own pole first, then nearby poles."""
+    h, st, terr = model.households, model.housing, model.territory
+    n_p = len(terr.ids)
+    vacant = np.maximum(st.stock - HS.occupied(model), 0.0).reshape(-1)
+    pw = np.asarray(prm["priority_weights"])  # poor, without dwelling, overcrowded, degraded
+    q = np.flatnonzero(st.in_queue & facts.live)
+    st.allocations, st.wait_at_allocation = 0.0, float("nan")
+    if q.size == 0:
+        events["social_allocations"] = 0.0
+        return
+    poor = facts.income_cu[q] < model.params["population"]["poverty_line_eur_cu"]
+    need = H._need_size(facts, q, prm)
+    prio = (h.years_waiting[q] + pw[0] * poor + pw[1] * (h.tenure[q] == S.NO_DWELLING)
+            + pw[2] * ((h.size_class[q] == 0) & (facts.members[q] >= prm["large_need_members"]))
+            + pw[3] * (h.condition[q] != 0)
+            + rng.random(q.size) * 1e-3)
+    car = H._times(model)[H.CAR]
+    placed = np.zeros(q.size, dtype=bool)
+    waits, weights = [], []
+    for rnd in range(2):
+        vs = vacant.reshape(n_p, N_TEN, N_SIZE, N_COND)[:, S.SOCIAL_RENT]     # [pole, size, cond]
+        if rnd == 0:
+            tgt = h.pole[q].astype(np.int64)
+        else:
+            has = vs.sum((1, 2)) > 0
+            near = np.full(n_p, -1)
+            for i in range(n_p):
+                cand = np.flatnonzero(has & (car[i] <= prm["social_offer_radius_min"]))
+                cand = cand[cand != i]
+                if cand.size:
+                    near[i] = cand[np.argmin(car[i, cand])]
+            tgt = near[h.pole[q]]
+        todo = np.flatnonzero(~placed & (tgt >= 0))
+        if todo.size == 0:
+            continue
+        j = tgt[todo]
+        s = np.where(vs[j, need[todo]].sum(-1) >= h.weight[q[todo]], need[todo], 1 - need[todo])
+        c = draw_condition(vs[j, s], rng)
+        acc = place(cell_index(j, S.SOCIAL_RENT, s, c), h.weight[q[todo]], prio[todo], vacant)
+        rows = q[todo[acc]]
+        if rows.size == 0:
+            continue
+        placed[todo[acc]] = True
+        elig = facts.income_cu[rows] <= prm["social_ceiling_eur_cu"]
+        st.eligibility_violations += float(h.weight[rows][~elig].sum())
+        waits.append(h.years_waiting[rows].astype(np.float64))
+        weights.append(h.weight[rows])
+        st.entry_income_cu[rows] = facts.income_cu[rows]
+        st.moves_in += np.bincount(j[acc], weights=h.weight[rows], minlength=n_p)
+        h.pole[rows], h.tenure[rows], h.size_class[rows], h.condition[rows] = j[acc], S.SOCIAL_RENT, s[acc], c[acc]
+        st.loan[rows] = 0.0
+        st.in_queue[rows] = False
+        h.years_waiting[rows] = 0.0
+        H.update_costs(model, prm, facts, rows)
+    if waits:
+        wv, ww = np.concatenate(waits), np.concatenate(weights)
+        st.allocations = float(ww.sum())
+        st.wait_at_allocation = float((wv * ww).sum() / ww.sum())
+    events["social_allocations"] = st.allocations
