@@ -118,7 +118,12 @@ def load_scenario(name_or_path: str = "baseline", _seen: tuple[str, ...] = ()) -
         ext = data["extends"]
         ext_path = Path(ext) if Path(ext).suffix == ".toml" and not Path(ext).is_absolute() and \
             (path.parent / ext).exists() else None
-        base = load_scenario(str(path.parent / ext) if ext_path else ext, _seen + (str(path.resolve()),))
+        target = str(path.parent / ext) if ext_path else ext
+        try:
+            resolve_path(target)
+        except ParameterError as exc:
+            raise ParameterError(f"{where}: key 'extends': {exc}") from None
+        base = load_scenario(target, _seen + (str(path.resolve()),))
     sc = Scenario(name=data["name"], description=data["description"],
                   description_fr=data.get("description_fr", data["description"]), path=where,
                   chain=(base.chain if base else []) + [data["name"]],
