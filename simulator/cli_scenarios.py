@@ -57,6 +57,9 @@ def register(app: typer.Typer) -> None:
                 out: Path = typer.Option(Path("results/compare"), help="Folder for the tidy tables"),
                 workers: Optional[int] = typer.Option(None, help="Worker processes (default: all cores)"),
                 report: Optional[Path] = typer.Option(None, help="Also write the HTML report here"),
+                with_contributions: bool = typer.Option(
+                    False, "--contributions", help="Also run each engagement of the (first) compared scenario "
+                                                   "alone, and write engagement contributions and persona stories"),
                 lang: str = typer.Option("fr", help="Report language: fr or en"),
                 as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON")) -> None:
         """Run scenarios x replicates and print 2040 differences with 90 % intervals."""
@@ -69,10 +72,23 @@ def register(app: typer.Typer) -> None:
         if lang not in ("fr", "en"):
             fail(f"--lang must be 'fr' or 'en', got {lang!r}")
         try:
-            df = run_comparison([baseline] + scen, replicates=replicates, scale=scale, seed=seed, out=out,
+            from .scenario import load_scenario
+            extra: list[str] = []
+            if with_contributions:
+                from .engagements import catalogue
+                cat = catalogue()
+                engs = sorted(load_scenario(scen[0]).engagements, key=lambda e: cat[e].number)
+                extra = [e for e in engs if e not in scen and e != baseline]
+            df = run_comparison([baseline] + scen + extra, replicates=replicates, scale=scale, seed=seed, out=out,
                                 workers=workers, quiet=as_json)
             table = compare_table(df, baseline=baseline, year=year)
             table.to_parquet(out / "comparison.parquet", index=False)
+            if with_contributions:
+                from .compare import contributions, write_stories
+                from .experiment import replicate_seed
+                rows = contributions(df, scen[0], extra, baseline, year)
+                (out / "contributions.json").write_text(json.dumps(rows, indent=1))
+                write_stories(out, scen[0], scale, [replicate_seed(seed, r) for r in range(min(3, replicates))])
             if report is not None:
                 from .report import build_report
                 build_report([out], report, lang=lang, baseline=baseline)
@@ -105,6 +121,7 @@ def register(app: typer.Typer) -> None:
               scale: float = typer.Option(0.01, help="Fraction of the real population"),
               seed: int = typer.Option(1, help="Random seed"),
               counterfactuals: bool = typer.Option(True, help="Find the engagements that changed the path"),
+              seeds: int = typer.Option(3, help="Seeds for the counterfactual runs (seed, seed+1, ...)"),
               as_json: bool = typer.Option(False, "--json")) -> None:
         """The persona's 2040 story from the simulated trajectory, in French or English."""
         from .personas import PERSONA_IDS
@@ -116,7 +133,7 @@ def register(app: typer.Typer) -> None:
             fail(f"--lang must be 'fr' or 'en', got {lang!r}")
         try:
             if counterfactuals:
-                res, changes = counterfactual_changes(persona, scenario, scale, seed, lang=lang)
+                res, changes = counterfactual_changes(persona, scenario, scale, seed, lang=lang, seeds=seeds)
             else:
                 from .results import run
                 res, changes = run(scenario, scale=scale, seed=seed), None

@@ -4,9 +4,10 @@ A story is written from the persona's simulated trajectory (personas.parquet
 rows) — where they live, how they commute and how long it takes, work status
 and income, housing — with the numbers of the run. The engagements that
 changed the persona's path are found by counterfactual: the same scenario
-and seed without one engagement at a time; an engagement is named when
-removing it changes the persona's 2040 commute by >= 5 min, their status,
-their income by >= 5 %, or their housing cost burden by >= 3 points.
+and seeds without one engagement at a time; an engagement is named when
+removing it changes the persona's last-year employment, commute (>= 5 min),
+income (>= 5 %) or housing cost burden (>= 3 points) in the same direction
+in every seed (see robust_changes).
 """
 from __future__ import annotations
 
@@ -172,27 +173,78 @@ def story(pid: str, path: pd.DataFrame, lang: str, pole_names: dict[str, str],
     return " ".join(parts)
 
 
+def _outcomes(row: pd.Series) -> dict[str, float]:
+    return {"status": float(row["status"] == "employed"), "commute": float(row["commute_min"]),
+            "income": float(row["income_eur_month"]), "housing": _burden(row)}
+
+
+#: smallest mean change (across seeds) that counts as "changed this path"
+THRESHOLDS = {"status": 0.5, "commute": 5.0, "income": 0.05, "housing": 3.0}
+
+
+def robust_changes(pid: str, with_runs: dict[int, pd.DataFrame], without_runs: dict[tuple[str, int], pd.DataFrame],
+                   names: dict[str, str], top: int = 3) -> list[Change]:
+    """Engagements whose removal moves the persona's last-year outcomes consistently across seeds.
+
+    A single run is chaotic at the level of one person (removing any lever
+    reshuffles who gets which job), so an engagement is named only when,
+    over the seeds given, its removal changes an outcome in the same
+    direction in every seed and by at least THRESHOLDS on average (income
+    relative to the with-engagement value). The `top` largest are kept.
+    """
+    engs = sorted({e for e, _ in without_runs})
+    scored = []
+    for e in engs:
+        what, score = [], 0.0
+        for k, thr in THRESHOLDS.items():
+            diffs = []
+            for seed, df in with_runs.items():
+                if (e, seed) not in without_runs:
+                    continue
+                a = _outcomes(persona_path(df, pid).iloc[-1])
+                b = _outcomes(persona_path(without_runs[(e, seed)], pid).iloc[-1])
+                d = a[k] - b[k]
+                if k == "income":
+                    d = d / max(abs(a[k]), 1.0)
+                diffs.append(d)
+            if not diffs:
+                continue
+            same_sign = all(x > 0 for x in diffs) or all(x < 0 for x in diffs)
+            mean = float(np.mean(diffs))
+            if same_sign and abs(mean) >= thr:
+                what.append(k)
+                score += abs(mean) / thr
+        if what:
+            scored.append((score, Change(e, names.get(e, e), what)))
+    scored.sort(key=lambda x: -x[0])
+    return [c for _, c in scored[:top]]
+
+
 def counterfactual_changes(pid: str, scenario: str, scale: float, seed: int, end_year: int | None = None,
-                           lang: str = "en", result=None) -> tuple[Any, list[Change]]:
-    """Run the scenario and, for each of its engagements, the same seed without it."""
+                           lang: str = "en", result=None, seeds: int = 3) -> tuple[Any, list[Change]]:
+    """Run the scenario and, for each of its engagements, the same seeds without it (see robust_changes)."""
     from .engagements import catalogue
     from .results import run
     from .scenario import load_scenario
     sc = load_scenario(scenario)
-    res = result or run(scenario, scale=scale, seed=seed, end_year=end_year)
-    last = persona_path(res.personas, pid).iloc[-1]
+    seed_list = [seed + k for k in range(seeds)]
+    with_runs = {}
+    res = None
+    for s in seed_list:
+        r = result if (result is not None and s == seed) else run(scenario, scale=scale, seed=s, end_year=end_year)
+        with_runs[s] = r.personas
+        if s == seed:
+            res = r
     cat = catalogue()
-    changes = []
+    without = {}
     for eid in sorted(sc.engagements, key=lambda e: cat[e].number):
         sc2 = load_scenario(scenario)
         del sc2.engagements[eid]
         sc2.name = f"{sc.name}-without-{eid}"
-        alt = run(sc2, scale=scale, seed=seed, end_year=end_year)
-        what = compare_rows(last, persona_path(alt.personas, pid).iloc[-1])
-        if what:
-            nm = cat[eid].name_fr if lang == "fr" else cat[eid].name_en
-            changes.append(Change(eid, f"E{cat[eid].number} {nm}", what))
-    return res, changes
+        for s in seed_list:
+            without[(eid, s)] = run(sc2, scale=scale, seed=s, end_year=end_year).personas
+    names = {e: f"E{cat[e].number} {cat[e].name_fr if lang == 'fr' else cat[e].name_en}" for e in sc.engagements}
+    return res, robust_changes(pid, with_runs, without, names)
 
 
 def coverage(model) -> dict[str, Any]:
