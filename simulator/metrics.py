@@ -17,12 +17,21 @@ Row = tuple[str, str, float]
 
 
 class Groups:
-    """Group keys of persons (segment, pole) for one collection pass."""
+    """Group keys of persons and households (segment, pole) for one collection pass.
+
+    Computed once per collection: the combined key ``segment * n_poles + pole``
+    lets every grouped total be one ``np.bincount`` over the (segment, pole)
+    cells, from which the per-segment, per-pole and overall totals are
+    marginal sums of a small matrix; rows are restricted to the living ones
+    (weight > 0) before binning.
+    """
 
     def __init__(self, model) -> None:
         p, h = model.persons, model.households
         self.seg_ids = model.segment_ids
         self.pole_ids = model.territory.ids
+        self.n_seg, self.n_pole = len(self.seg_ids), len(self.pole_ids)
+        self.n_cell = self.n_seg * self.n_pole
         self.p_seg = p.segment.astype(np.int64)
         self.p_pole = h.pole[p.hh].astype(np.int64)
         self.p_w = h.weight[p.hh] * p.alive
@@ -32,6 +41,20 @@ class Groups:
         self.h_alive = h.alive & (members > 0)
         self.h_w = h.weight * self.h_alive
         self.h_members = members
+        self.p_live = p.alive & (self.p_w > 0)
+        self.p_key = self.p_seg * self.n_pole + self.p_pole
+        self.h_key = self.h_seg * self.n_pole + self.h_pole
+        self._cache: dict = {}
+
+    def level(self, level: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(live mask, combined key, weight) of persons or households."""
+        if level == "person":
+            return self.p_live, self.p_key, self.p_w
+        return self.h_alive, self.h_key, self.h_w
+
+    def cells(self, keys: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Weighted totals per (segment, pole) cell, shape [n_seg, n_pole]."""
+        return np.bincount(keys, weights=weights, minlength=self.n_cell).reshape(self.n_seg, self.n_pole)
 
 
 def _emit(rows: list[Row], name: str, overall: float, seg: np.ndarray | None, pole: np.ndarray | None,
@@ -45,72 +68,113 @@ def _emit(rows: list[Row], name: str, overall: float, seg: np.ndarray | None, po
             rows.append((name, f"pole={pid}", float(pole[j])))
 
 
+def _select(g: Groups, level: str, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows counted (living and in ``mask``), with their combined keys and weights."""
+    live, key, w = g.level(level)
+    idx = np.flatnonzero(live if mask is None else (live & mask))
+    return idx, key[idx], w[idx]
+
+
 def add_sum(rows: list[Row], name: str, g: Groups, values: np.ndarray, level: str = "person",
             by: tuple[str, ...] = ("segment", "pole")) -> None:
     """Sum of ``values`` x weight (values already 0 where not counted)."""
-    seg_k, pole_k, w = (g.p_seg, g.p_pole, g.p_w) if level == "person" else (g.h_seg, g.h_pole, g.h_w)
-    v = values * w
-    seg = np.bincount(seg_k, weights=v, minlength=len(g.seg_ids)) if "segment" in by else None
-    pole = np.bincount(pole_k, weights=v, minlength=len(g.pole_ids)) if "pole" in by else None
-    _emit(rows, name, v.sum(), seg, pole, g)
+    if values.dtype == bool:
+        idx, k, w = _select(g, level, values)
+        v = w
+    else:
+        idx, k, w = _select(g, level, values != 0)
+        v = values[idx] * w
+    if not by:
+        _emit(rows, name, v.sum(), None, None, g)
+        return
+    c = g.cells(k, v)
+    _emit(rows, name, c.sum(), c.sum(1) if "segment" in by else None, c.sum(0) if "pole" in by else None, g)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
 
 
 def add_mean(rows: list[Row], name: str, g: Groups, values: np.ndarray, mask: np.ndarray,
              level: str = "person", by: tuple[str, ...] = ("segment", "pole")) -> None:
     """Weighted mean of ``values`` over ``mask`` (NaN for empty groups)."""
-    seg_k, pole_k, w = (g.p_seg, g.p_pole, g.p_w) if level == "person" else (g.h_seg, g.h_pole, g.h_w)
-    ww = w * mask
-    vals = np.where(mask, values, 0.0)
-
-    def ratio(keys, n):
-        num = np.bincount(keys, weights=ww * vals, minlength=n)
-        den = np.bincount(keys, weights=ww, minlength=n)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
-
-    tot = ww.sum()
-    overall = (ww * vals).sum() / tot if tot > 0 else np.nan
-    seg = ratio(seg_k, len(g.seg_ids)) if "segment" in by else None
-    pole = ratio(pole_k, len(g.pole_ids)) if "pole" in by else None
+    idx, k, w = _select(g, level, mask)
+    vals = values[idx]
+    wv = w * vals if vals.dtype != bool else np.where(vals, w, 0.0)
+    if not by:
+        tot = w.sum()
+        _emit(rows, name, wv.sum() / tot if tot > 0 else np.nan, None, None, g)
+        return
+    num, den = g.cells(k, wv), g.cells(k, w)
+    tot = den.sum()
+    overall = num.sum() / tot if tot > 0 else np.nan
+    seg = _ratio(num.sum(1), den.sum(1)) if "segment" in by else None
+    pole = _ratio(num.sum(0), den.sum(0)) if "pole" in by else None
     _emit(rows, name, overall, seg, pole, g)
 
 
 def add_rate(rows: list[Row], name: str, g: Groups, num: np.ndarray, den: np.ndarray,
              level: str = "person", by: tuple[str, ...] = ("segment", "pole")) -> None:
     """Weighted share of ``num`` among ``den``."""
-    add_mean(rows, name, g, num.astype(np.float64), den, level=level, by=by)
+    add_mean(rows, name, g, num if num.dtype == bool else num.astype(np.float64), den, level=level, by=by)
 
 
 def add_weighted_quantile(rows: list[Row], name: str, g: Groups, values: np.ndarray, mask: np.ndarray,
                           q: float = 0.5, level: str = "household",
                           by: tuple[str, ...] = ("segment", "pole")) -> None:
-    """Weighted quantile (e.g. the median cost burden) overall and per group."""
-    seg_k, pole_k, w = (g.p_seg, g.p_pole, g.p_w) if level == "person" else (g.h_seg, g.h_pole, g.h_w)
+    """Weighted quantile (e.g. the median cost burden) overall and per group.
 
-    def wq(m):
-        m = m & mask & (w > 0)
-        if not m.any():
-            return np.nan
-        v, ww = values[m], w[m]
-        o = np.argsort(v)
-        c = np.cumsum(ww[o])
-        return float(v[o][np.searchsorted(c, q * c[-1])])
+    One sort of the counted rows by value; each group's quantile is read
+    from the stable sub-sequence of its rows (a cumulative sum per group).
+    """
+    idx, k, w = _select(g, level, mask)
+    keep = w > 0
+    idx, k, w = idx[keep], k[keep], w[keep]
+    v = values[idx]
+    o = np.argsort(v, kind="stable")
+    v, k, w = v[o], k[o], w[o]
 
-    seg = np.array([wq(seg_k == i) for i in range(len(g.seg_ids))]) if "segment" in by else None
-    pole = np.array([wq(pole_k == j) for j in range(len(g.pole_ids))]) if "pole" in by else None
-    _emit(rows, name, wq(np.ones_like(mask, dtype=bool)), seg, pole, g)
+    def wq(keys: np.ndarray | None, n: int) -> np.ndarray:
+        out = np.full(n, np.nan)
+        if keys is None:
+            if v.size:
+                c = np.cumsum(w)
+                out[0] = v[np.searchsorted(c, q * c[-1])]
+            return out
+        og = np.argsort(keys, kind="stable")        # rows of each group, still in value order
+        kg, wg, vg = keys[og], w[og], v[og]
+        c = np.cumsum(wg)
+        start = np.searchsorted(kg, np.arange(n))
+        stop = np.searchsorted(kg, np.arange(n), side="right")
+        for i in np.flatnonzero(stop > start):
+            base = c[start[i] - 1] if start[i] > 0 else 0.0
+            cc = c[start[i]:stop[i]] - base
+            out[i] = vg[start[i] + np.searchsorted(cc, q * cc[-1])]
+        return out
+
+    seg = wq(k // g.n_pole, g.n_seg) if "segment" in by else None
+    pole = wq(k % g.n_pole, g.n_pole) if "pole" in by else None
+    _emit(rows, name, wq(None, 1)[0], seg, pole, g)
 
 
 def demography_metrics(model, g: Groups, events: dict[str, float] | None) -> list[Row]:
     p = model.persons
     rows: list[Row] = []
-    alive = p.alive.astype(np.float64)
-    add_sum(rows, "population", g, alive)
-    add_sum(rows, "population_60plus", g, alive * (p.age >= 60))
-    add_sum(rows, "population_80plus", g, alive * (p.age >= 80), by=())
-    add_sum(rows, "population_under25", g, alive * (p.age < 25), by=())
-    add_sum(rows, "households", g, g.h_alive.astype(np.float64), level="household")
-    add_mean(rows, "household_size", g, g.h_members.astype(np.float64), g.h_alive, level="household", by=())
+    idx, k, w = _select(g, "person", None)
+    c = g.cells(k, w)
+    _emit(rows, "population", c.sum(), c.sum(1), c.sum(0), g)
+    age = p.age[idx]
+    old = age >= 60
+    c = g.cells(k[old], w[old])
+    _emit(rows, "population_60plus", c.sum(), c.sum(1), c.sum(0), g)
+    _emit(rows, "population_80plus", w[age >= 80].sum(), None, None, g)
+    _emit(rows, "population_under25", w[age < 25].sum(), None, None, g)
+    hidx, hk, hw = _select(g, "household", None)
+    c = g.cells(hk, hw)
+    _emit(rows, "households", c.sum(), c.sum(1), c.sum(0), g)
+    tot = hw.sum()
+    _emit(rows, "household_size", (hw * g.h_members[hidx]).sum() / tot if tot > 0 else np.nan, None, None, g)
     if events is not None:
         for key in ("births", "deaths", "net_migration", "emigrants", "immigrants"):
             rows.append((key, "all", float(events.get(key, 0.0))))
@@ -121,6 +185,8 @@ def status_shares(model, g: Groups) -> list[Row]:
     """Activity status counts (used for the accounting identity)."""
     p = model.persons
     rows: list[Row] = []
+    idx, _, w = _select(g, "person", None)
+    by_status = np.bincount(p.status[idx], weights=w, minlength=len(S.STATUS))
     for code, name in enumerate(S.STATUS):
-        add_sum(rows, f"persons_{name}", g, (p.alive & (p.status == code)).astype(np.float64), by=())
+        _emit(rows, f"persons_{name}", by_status[code], None, None, g)
     return rows

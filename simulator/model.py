@@ -8,6 +8,7 @@ network (Mesa's discrete-space Network), bound to their person rows.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import time
@@ -24,6 +25,27 @@ from .agents import PersonaAgent
 from .params import ParameterError
 from .population import load_population_params, marginals_report, synthesize
 from .scenario import Scenario, load_scenario, process_specs, resolved_params, scenario_hash
+
+try:  # BLAS threads change the summation order of dense products (raking): pin them to one
+    from threadpoolctl import ThreadpoolController as _ThreadpoolController
+except ImportError:  # pragma: no cover - threadpoolctl is a dependency; without it results may vary
+    _ThreadpoolController = None
+_controller = None
+
+
+def _one_blas_thread():
+    """Context where BLAS uses one thread, so results do not depend on the machine's thread count.
+
+    (Also faster here: the model's dense products are small, and oversubscribed BLAS threads on a
+    loaded machine slowed the raking more than tenfold.)
+    """
+    global _controller
+    if _ThreadpoolController is None:
+        return contextlib.nullcontext()
+    if _controller is None:   # scanning the loaded libraries is slow: once per process
+        _controller = _ThreadpoolController()
+    return _controller.limit(limits=1, user_api="blas")
+
 
 #: the yearly schedule (DESIGN.md): engagements, then the processes in this order
 SCHEDULE: tuple[str, ...] = ("demography", "economy", "housing", "labour", "mobility")
@@ -53,6 +75,12 @@ class FabriqueModel(mesa.Model):
                  strict: bool = False, overrides: dict[str, dict[str, Any]] | None = None,
                  territory=None, personas=None) -> None:
         super().__init__(seed=seed)
+        with _one_blas_thread():
+            self._init(scenario, scale, seed, replicate, start_year, end_year, strict, overrides, territory,
+                       personas)
+
+    def _init(self, scenario, scale, seed, replicate, start_year, end_year, strict, overrides, territory,
+              personas) -> None:
         t0 = time.perf_counter()
         if not (isinstance(scale, (int, float)) and 0 < scale <= 1.0):
             raise ParameterError(f"scale must be in (0, 1], got {scale!r}")
@@ -157,6 +185,10 @@ class FabriqueModel(mesa.Model):
     # ------------------------------------------------------------ schedule
     def step(self) -> None:
         """One simulated year: engagements, then the processes in SCHEDULE order, then metrics."""
+        with _one_blas_thread():
+            self._step()
+
+    def _step(self) -> None:
         if self.year >= self.end_year:
             self.running = False
             return

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from . import state as S
-from .calibration import rake
+from .calibration import distinct_rows, rake
 from .params import load_params, params_dir, spec
 
 POP_SPECS = {
@@ -81,7 +81,14 @@ def _choice_by_group(rng: np.random.Generator, groups: np.ndarray, probs: np.nda
     cum = np.cumsum(probs, axis=1)
     cum /= cum[:, -1:]
     u = rng.random(groups.size)
-    out = (u[:, None] > cum[groups]).sum(axis=1)
+    out = np.empty(groups.size, dtype=np.int64)
+    if cum.shape[0] <= 64:   # one binary search per row in its group's cumulative row (no n x k matrix)
+        for g in range(cum.shape[0]):
+            sel = np.flatnonzero(groups == g)
+            if sel.size:
+                out[sel] = np.searchsorted(cum[g], u[sel], side="left")
+    else:
+        out = (u[:, None] > cum[groups]).sum(axis=1)
     return np.minimum(out, probs.shape[1] - 1)
 
 
@@ -250,9 +257,15 @@ def synthesize(territory, personas, params: dict[str, Any], scale: float,
     d = np.full(households.n, pop_total / persons.n)
 
     # 4. raking ---------------------------------------------------------------
-    A, t, sc = _constraints(persons, households, territory, P)
-    res = rake(A, t, d, bounds=tuple(P["weight_bounds"]), scale=sc)
-    households.weight = res.weights
+    # Households with equal contributions to every marginal get the same weight ratio, so the
+    # raking runs on the distinct rows of a compact matrix (pole, size, other marginals), expanded
+    # to the full one-column-per-pole matrix only for those rows (much less memory at full scale).
+    Ac, t, sc = _constraints(persons, households, territory, P, compact=True)
+    first, inverse = distinct_rows(Ac)
+    d_u = np.bincount(inverse, weights=d, minlength=first.size)
+    res = rake(_expand(Ac[first], n_poles), t, d_u, bounds=tuple(P["weight_bounds"]), scale=sc)
+    households.weight = d * (res.weights / d_u)[inverse]
+    del Ac
     assign_sectors(persons, households, territory, segs, P, rng, named)
 
     # 5. job poles -------------------------------------------------------------
@@ -326,8 +339,22 @@ def _age_masks(age: np.ndarray, edges) -> list[np.ndarray]:
     return [(age >= edges[i]) & (age < edges[i + 1]) for i in range(len(edges) - 1)]
 
 
-def _constraints(p: S.Persons, h: S.Households, terr, P) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Constraint matrix (households x marginals), targets and scales."""
+def _expand(Ac: np.ndarray, n_poles: int) -> np.ndarray:
+    """Full constraint rows from compact ones: column 0 pole, column 1 size -> one column per pole."""
+    A = np.zeros((Ac.shape[0], n_poles + Ac.shape[1] - 2))
+    A[np.arange(Ac.shape[0]), Ac[:, 0].astype(np.int64)] = Ac[:, 1]
+    A[:, n_poles:] = Ac[:, 2:]
+    return A
+
+
+def _constraints(p: S.Persons, h: S.Households, terr, P,
+                 compact: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Constraint matrix (households x marginals), targets and scales.
+
+    The first ``n_poles`` columns are the household's persons in its own
+    pole (0 elsewhere); with ``compact`` they are given as two columns (pole,
+    persons) instead (see ``_expand``).
+    """
     nh = h.n
     pop_total = float(terr.population.sum())
     cols, targets, scales = [], [], []
@@ -337,8 +364,8 @@ def _constraints(p: S.Persons, h: S.Households, terr, P) -> tuple[np.ndarray, np
 
     alive = p.alive
     size = count(alive)
+    cols += [h.pole.astype(np.float64), size]
     for j in range(len(terr.ids)):
-        cols.append(np.where(h.pole == j, size, 0.0))
         targets.append(terr.population[j]); scales.append(terr.population[j])
     bands = _age_masks(p.age, P["age_band_edges"])
     for m, share in list(zip(bands, P["age_band_shares"]))[:-1]:
@@ -369,7 +396,8 @@ def _constraints(p: S.Persons, h: S.Households, terr, P) -> tuple[np.ndarray, np
     t_in = terr.jobs.sum() * (1 - P["job_vacancy_share"])
     cols.append(count(inside))
     targets.append(t_in); scales.append(t_in)
-    return np.column_stack(cols), np.array(targets), np.array(scales)
+    Ac = np.column_stack(cols)
+    return (Ac if compact else _expand(Ac, len(terr.ids))), np.array(targets), np.array(scales)
 
 
 def assign_sectors(p: S.Persons, h: S.Households, terr, segs, P, rng, named) -> None:

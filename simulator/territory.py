@@ -362,18 +362,34 @@ class Territory:
     def road_path_links(self, pred: np.ndarray) -> sparse.csr_matrix:
         """Link incidence of each OD shortest path: (n*n) x n_links, row = o*n + d."""
         n = self.n
-        rows, cols = [], []
-        for o in range(n):
-            for d in range(n):
-                if o == d or pred[o, d] < 0:
-                    continue
-                j = d
-                while j != o:
-                    i = int(pred[o, j])
-                    rows.append(o * n + d)
-                    cols.append(self._road_link[(i, j)])
-                    j = i
-        return sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n * n, self.n_links))
+        if getattr(self, "_road_link_ij", None) is None:    # dense (from, to) -> link index
+            lk = np.full((n, n), -1, dtype=np.int64)
+            for (i, j), k in self._road_link.items():
+                lk[i, j] = k
+            self._road_link_ij = lk
+        pred = np.asarray(pred)
+        o, d = np.divmod(np.arange(n * n), n)
+        live = (o != d) & (pred[o, d] >= 0)
+        o, d = o[live], d[live]
+        pair = o * n + d
+        j = d.copy()
+        rows, cols, depth = [], [], []
+        k = 0
+        while o.size:                     # walk all paths back from their destination, one hop at a time
+            i = pred[o, j]
+            rows.append(pair)
+            cols.append(self._road_link_ij[i, j])
+            depth.append(np.full(o.size, k))
+            j = i
+            more = j != o
+            o, j, pair = o[more], j[more], pair[more]
+            k += 1
+        rows = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+        cols = np.concatenate(cols) if cols else np.zeros(0, np.int64)
+        if rows.size:                     # same entry order as a path-by-path walk
+            order = np.lexsort((np.concatenate(depth), rows))
+            rows, cols = rows[order], cols[order]
+        return sparse.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(n * n, self.n_links))
 
     # ------------------------------------------------------------ active modes
     def active_skim(self, walk_speed_kmh: float | None = None,
@@ -468,33 +484,47 @@ class Territory:
             node += line.stops.size
         n_nodes = node
         g = sparse.csr_matrix((cost, (src, dst)), shape=(n_nodes, n_nodes))
-        edge_id = {(a, b): k for k, (a, b) in enumerate(zip(src, dst))}
         _, pred = dijkstra(g, directed=True, indices=np.arange(n), return_predecessors=True)
 
         inf = np.full((n, n), np.inf)
         total, t_ivt, t_wait, t_acc, n_tr, fare = (inf.copy() for _ in range(6))
-        rows, cols = [], []
         e_wait_a, e_ivt_a, e_line_a, e_board_a = map(np.asarray, (e_wait, e_ivt, e_line, e_board))
-        for o in range(n):
-            for d in range(n):
-                if o == d or pred[o, d] < 0:
-                    continue
-                j, ks = d, []
-                while j != o:
-                    i = int(pred[o, j])
-                    ks.append(edge_id[(i, j)])
-                    j = i
-                ks = np.asarray(ks)
-                boards = ks[e_board_a[ks]]
-                used = np.unique(e_line_a[ks][e_line_a[ks] >= 0])
-                t_wait[o, d] = e_wait_a[ks].sum()
-                t_ivt[o, d] = e_ivt_a[ks].sum()
-                t_acc[o, d] = acc[o] + acc[d]
-                n_tr[o, d] = boards.size - 1
-                fare[o, d] = fares[e_line_a[boards]].sum() if fare_mode == "per_line" else sfare
-                total[o, d] = t_acc[o, d] + t_wait[o, d] + t_ivt[o, d] + pen * n_tr[o, d]
-                rows += [o * n + d] * used.size
-                cols += used.tolist()
+        # edge index by (from, to): sorted keys, looked up with searchsorted (last edge wins, as a dict would)
+        ekey = np.asarray(src, dtype=np.int64) * n_nodes + np.asarray(dst, dtype=np.int64)
+        eord = np.argsort(ekey, kind="stable")
+        ekey_s = ekey[eord]
+        last = np.r_[ekey_s[1:] != ekey_s[:-1], True]
+        ekey_u, eid_u = ekey_s[last], eord[last]
+        # walk every OD path back from its destination, one hop at a time, all pairs at once
+        o, d = np.divmod(np.arange(n * n), n)
+        ok = (o != d) & (pred[o, d] >= 0)
+        o, d = o[ok], d[ok]
+        pair_all = o * n + d
+        pair, j = pair_all.copy(), d.copy()
+        hop_pair, hop_edge = [], []
+        while o.size:
+            i = pred[o, j]
+            hop_pair.append(pair)
+            hop_edge.append(eid_u[np.searchsorted(ekey_u, i.astype(np.int64) * n_nodes + j)])
+            j = i
+            more = j != o
+            o, j, pair = o[more], j[more], pair[more]
+        hp = np.concatenate(hop_pair) if hop_pair else np.zeros(0, np.int64)
+        he = np.concatenate(hop_edge) if hop_edge else np.zeros(0, np.int64)
+        nn = n * n
+        if pair_all.size:
+            po, pd_ = np.divmod(pair_all, n)
+            t_wait[po, pd_] = np.bincount(hp, weights=e_wait_a[he], minlength=nn)[pair_all]
+            t_ivt[po, pd_] = np.bincount(hp, weights=e_ivt_a[he], minlength=nn)[pair_all]
+            t_acc[po, pd_] = acc[po] + acc[pd_]
+            brd = e_board_a[he]
+            n_tr[po, pd_] = np.bincount(hp[brd], minlength=nn)[pair_all] - 1
+            fare[po, pd_] = (np.bincount(hp[brd], weights=fares[e_line_a[he[brd]]], minlength=nn)[pair_all]
+                             if fare_mode == "per_line" else sfare)
+            total[po, pd_] = t_acc[po, pd_] + t_wait[po, pd_] + t_ivt[po, pd_] + pen * n_tr[po, pd_]
+        on_line = e_line_a[he] >= 0 if he.size else np.zeros(0, bool)
+        used = np.unique(hp[on_line] * nl + e_line_a[he[on_line]])     # (pair, line) ridden
+        rows, cols = used // nl, used % nl
         # intra-zone trips on the local network
         lhw = self.local_headway_min * self._per_link(local_headway_scale, "transit_skim: local_headway_scale", n)
         idx = np.arange(n)
@@ -504,7 +534,7 @@ class Territory:
         n_tr[idx, idx] = 0
         fare[idx, idx] = self.urban_fare_eur if fare_mode == "per_line" else sfare
         total[idx, idx] = t_acc[idx, idx] + t_wait[idx, idx] + t_ivt[idx, idx]
-        line_use = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n * n, nl))
+        line_use = sparse.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(n * n, nl))
         return dict(total_min=total, ivt_min=t_ivt, wait_min=t_wait, access_min=t_acc, transfers=n_tr,
                     fare_eur=fare, available=np.isfinite(total), line_use=line_use, active=active)
 

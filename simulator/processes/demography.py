@@ -45,10 +45,10 @@ SPECS = {
 
 def _protected(model) -> np.ndarray:
     """Person mask of the named personas' households (archetypes)."""
-    p = model.persons
-    mask = np.zeros(p.n, dtype=bool)
-    mask[np.isin(p.hh, model.named_households)] = True
-    return mask
+    p, h = model.persons, model.households
+    prot_h = np.zeros(h.n, dtype=bool)
+    prot_h[model.named_households] = True
+    return prot_h[p.hh]
 
 
 def step(model) -> dict[str, float]:
@@ -57,20 +57,20 @@ def step(model) -> dict[str, float]:
     rng: np.random.Generator = model.stream("demography")
     p, h = model.persons, model.households
     prot = _protected(model)
-    w = h.weight[p.hh]
 
     # --- ageing
     ageing = p.alive & ~prot
     p.age[ageing] += 1
 
-    # --- deaths
-    alive = p.alive & ~prot
-    q = prm["mortality_makeham_c"] + np.exp(prm["mortality_log_a"] + prm["mortality_log_b"] * p.age.astype(np.float64))
-    q = q * np.where(p.sex == 1, prm["mortality_male_factor"], prm["mortality_female_factor"])
-    q = np.where(p.age <= 1, np.maximum(q, prm["infant_mortality"]), q)
-    q = np.minimum(q, 1.0)
+    # --- deaths (mortality by age from a table over ages, not a pass of exp over every row)
+    alive = ageing
+    ages = np.arange(int(p.age.max()) + 1 if p.n else 1, dtype=np.float64)
+    qa = prm["mortality_makeham_c"] + np.exp(prm["mortality_log_a"] + prm["mortality_log_b"] * ages)
+    qa = qa[None, :] * np.array([prm["mortality_female_factor"], prm["mortality_male_factor"]])[:, None]  # [sex, age]
+    qa = np.minimum(np.where(ages <= 1, np.maximum(qa, prm["infant_mortality"]), qa), 1.0)
+    q = qa[(p.sex == 1).astype(np.intp), np.maximum(p.age, 0)]
     dies = alive & (rng.random(p.n) < q)
-    deaths = float(w[dies].sum())
+    deaths = float(h.weight[p.hh[dies]].sum())
     _leave(model, dies)
 
     # --- births (to living women 15-49 of non-protected households)
@@ -136,7 +136,7 @@ def _transitions(model, prm, rng, prot) -> None:
     p.status[finish] = S.UNEMPLOYED
     # retirement
     r0, r1 = prm["retirement_age"]
-    in_lf = alive & np.isin(p.status, (S.EMPLOYED, S.UNEMPLOYED, S.INACTIVE))
+    in_lf = alive & ((p.status == S.EMPLOYED) | (p.status == S.UNEMPLOYED) | (p.status == S.INACTIVE))
     u2 = rng.random(n)
     retire = in_lf & (((p.age >= r0) & (u2 < prm["retirement_rate"])) | (p.age >= r1))
     pension = model.params["population"]["pension_median"]
@@ -200,8 +200,21 @@ def _migration(model, prm, rng) -> tuple[float, float]:
         # expected draws: choose households with prob proportional to pref, without replacement
         order = rng.permutation(np.flatnonzero(pref > 0))
         keys = rng.random(order.size) ** (1.0 / pref[order])  # Efraimidis-Spirakis weighted order
-        order = order[np.argsort(-keys)]
-        cum = np.cumsum(real[order])
+        # only the head of the order is needed: partial sort of the largest keys, widened until
+        # the persons they hold reach the target (same result as a full sort)
+        r = real[order]
+        top = min(order.size, max(1024, int(4 * target_persons / max(r.mean(), 1e-12))))
+        while True:
+            if top >= order.size:
+                head = np.argsort(-keys)
+            else:
+                part = np.argpartition(-keys, top)[:top]
+                head = part[np.argsort(-keys[part])]
+            cum = np.cumsum(r[head])
+            if top >= order.size or cum[-1] > target_persons:
+                break
+            top *= 2
+        order = order[head]
         k = int(np.searchsorted(cum, target_persons))
         # stochastic rounding of the last household keeps the expectation exact
         if k < order.size:
@@ -215,7 +228,9 @@ def _migration(model, prm, rng) -> tuple[float, float]:
     # immigrants: clones of households with young reference persons (drawn before emigration)
     donors = draw(in_total, pref_in)
     out_hh = draw(out_total, pref_out)
-    leaving = np.isin(p.hh, out_hh) & p.alive
+    out_mask = np.zeros(h.n, dtype=bool)
+    out_mask[out_hh] = True
+    leaving = out_mask[p.hh] & p.alive
     emigrants = float(h.weight[p.hh[leaving]].sum())
     _leave(model, leaving)
     immigrants = 0.0
@@ -225,7 +240,7 @@ def _migration(model, prm, rng) -> tuple[float, float]:
         h.years_waiting[new_rows] = 0.0
         remap = np.full(h.n, -1, dtype=np.int64)
         remap[donors] = new_rows
-        src = np.flatnonzero(np.isin(p.hh, donors) & p.alive)
+        src = np.flatnonzero((remap[p.hh] >= 0) & p.alive)
         clone = S.Persons(**{k: v[src].copy() for k, v in p.arrays().items()})
         clone.hh = remap[p.hh[src]].astype(np.int32)
         # newcomers arrive without a job in AMP: they search on the labour market

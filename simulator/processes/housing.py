@@ -259,7 +259,9 @@ def init(model) -> None:
     model.housing = st
     facts = household_facts(p, h, prm)
     live = facts.live
-    rows = np.flatnonzero(live & ~np.isin(np.arange(h.n), model.named_households))
+    named = np.zeros(h.n, dtype=bool)
+    named[model.named_households] = True
+    rows = np.flatnonzero(live & ~named)
     w, pole = h.weight[rows], h.pole[rows].astype(np.int64)
     it = prm["fit_iterations"]
     # tenure: segment priors, social rarely for households above the ceiling, fitted to the pole stock
@@ -315,7 +317,9 @@ def on_new_households(model, rows: np.ndarray, reason: str) -> None:
     st.parent_hh[rows] = -1
     if reason == "left_home" and st.prev_hh is not None:
         p = model.persons
-        mem = np.flatnonzero(np.isin(p.hh, rows) & p.alive)
+        new = np.zeros(h.n, dtype=bool)
+        new[rows] = True
+        mem = np.flatnonzero(new[p.hh] & p.alive)
         mem = mem[mem < st.prev_hh.size]
         st.parent_hh[p.hh[mem]] = st.prev_hh[mem]
 

@@ -47,9 +47,15 @@ def household_facts(p, h, prm=None) -> Facts:
     cu = 1.0 + 0.5 * np.maximum(adults - 1, 0) + 0.3 * kids  # same OECD scale as population._poor
     oldest = np.zeros(n, dtype=np.int16)
     np.maximum.at(oldest, hh, p.age[al])
-    if prm is not None:
-        income = income + prm["family_support_eur"] * ((oldest <= prm["family_support_max_age"]) & (members > 0))
-    return Facts(members, adults, kids, income, cu, oldest, h.alive & (members > 0))
+    facts = Facts(members, adults, kids, income, cu, oldest, h.alive & (members > 0))
+    return facts if prm is None else with_family_support(facts, prm)
+
+
+def with_family_support(raw: Facts, prm) -> Facts:
+    """The same facts with young households' income including family support (no second pass over persons)."""
+    income = raw.income + prm["family_support_eur"] * ((raw.oldest <= prm["family_support_max_age"])
+                                                      & (raw.members > 0))
+    return Facts(raw.members, raw.adults, raw.kids, income, raw.cu, raw.oldest, raw.live)
 
 
 def annuity(principal: np.ndarray, rate: float, years: float) -> np.ndarray:

@@ -18,7 +18,7 @@ from .. import metrics as M
 from .. import state as S
 from . import housing as H
 from . import housing_stock as HS
-from .housing_market import annuity, energy_cost, household_facts, housing_aid
+from .housing_market import annuity, energy_cost, household_facts, housing_aid, with_family_support
 
 
 # ------------------------------------------------------------------ outcomes
@@ -26,7 +26,8 @@ def household_outcomes(model) -> dict[str, np.ndarray]:
     """Per-household burden, access, energy poverty (shared by metrics, calibration, personas)."""
     prm = model.params["housing"]
     h, st = model.households, model.housing
-    facts = household_facts(model.persons, h, model.params["housing"])
+    raw = household_facts(model.persons, h)          # members' incomes only, as population._poor
+    facts = with_family_support(raw, prm)
     housed = facts.live & (h.tenure != S.NO_DWELLING)
     b = H.burden(model, facts)
     access = housed & (b <= prm["affordability_threshold"]) & (h.condition == 0)
@@ -36,13 +37,12 @@ def household_outcomes(model) -> dict[str, np.ndarray]:
                    hi=prm["median_income_range_eur"], q=prm["energy_poverty_income_quantile"])[0][0]
     e_share = h.energy_cost / np.maximum(facts.income, 1.0)
     epov = m & (facts.income_cu <= cut) & (e_share > prm["energy_poverty_threshold"])
-    raw = household_facts(model.persons, h)          # members' incomes only, as population._poor
     poor = raw.live & (raw.income_cu < model.params["population"]["poverty_line_eur_cu"])
     return dict(facts=facts, housed=housed, burden=b, access=access, energy_poor=epov, poor=poor,
                 queued=facts.live & st.in_queue[: h.n])
 
 
-def _independent(model) -> tuple[np.ndarray, np.ndarray]:
+def _independent(model, oldest: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Persons aged 18-29, and those of them living independently.
 
     Living with a parent: someone in the household is at least 16 years
@@ -50,11 +50,16 @@ def _independent(model) -> tuple[np.ndarray, np.ndarray]:
     Households without a dwelling (hosted) are not independent.
     """
     p, h = model.persons, model.households
-    oldest = np.zeros(h.n, dtype=np.int16)
-    np.maximum.at(oldest, p.hh[p.alive], p.age[p.alive])
-    young = p.alive & (p.age >= 18) & (p.age <= 29)
-    with_parent = oldest[p.hh] - p.age >= 16
-    return young, young & ~with_parent & (h.tenure[p.hh] != S.NO_DWELLING)
+    if oldest is None:
+        oldest = np.zeros(h.n, dtype=np.int16)
+        np.maximum.at(oldest, p.hh[p.alive], p.age[p.alive])
+    yi = np.flatnonzero(p.alive & (p.age >= 18) & (p.age <= 29))
+    hh = p.hh[yi]
+    young = np.zeros(p.n, dtype=bool)
+    young[yi] = True
+    indep = np.zeros(p.n, dtype=bool)
+    indep[yi[(oldest[hh] - p.age[yi] < 16) & (h.tenure[hh] != S.NO_DWELLING)]] = True
+    return young, indep
 
 
 def _medians(values: np.ndarray, w: np.ndarray, keysets: list[tuple[np.ndarray, int]], hi: float,
@@ -115,7 +120,7 @@ def metrics(model, g: M.Groups) -> list[M.Row]:
     rows.append(("social_housing_allocations", "all", st.allocations))
     pti = price_to_income(model, o, g)
     M._emit(rows, "price_to_income_t3", pti[0][0], pti[1], pti[2], g)
-    young, indep = _independent(model)
+    young, indep = _independent(model, o["facts"].oldest)
     M.add_rate(rows, "young_adults_independent_share", g, indep, young)
     M.add_rate(rows, "energy_poverty_share", g, o["energy_poor"], hl, level="household")
     M.add_sum(rows, "poor_households", g, o["poor"].astype(np.float64), level="household")
