@@ -51,6 +51,26 @@ def _one_blas_thread():
 SCHEDULE: tuple[str, ...] = ("demography", "economy", "housing", "labour", "mobility")
 
 
+#: processes another process needs in the same run
+REQUIRES: dict[str, tuple[str, ...]] = {"labour": ("economy", "mobility")}
+
+
+def select_processes(names: tuple[str, ...] | list[str] | None) -> list[str]:
+    """The processes to run, in schedule order (None: all); checks names and requirements."""
+    avail = scheduled_processes()
+    if names is None:
+        return avail
+    names = list(names)
+    unknown = sorted(set(names) - set(avail))
+    if unknown:
+        raise ParameterError(f"processes: unknown process(es) {unknown}; allowed: {avail}")
+    for n in names:
+        missing = [r for r in REQUIRES.get(n, ()) if r not in names]
+        if missing:
+            raise ParameterError(f"processes: '{n}' needs {missing} in the same run")
+    return [n for n in avail if n in names]
+
+
 def scheduled_processes() -> list[str]:
     """Processes of SCHEDULE whose module is present (each lands with its own issue)."""
     return [n for n in SCHEDULE if importlib.util.find_spec(f"simulator.processes.{n}") is not None]
@@ -67,20 +87,22 @@ class FabriqueModel(mesa.Model):
     scenario (shipped name or path), scale (fraction of the real population),
     seed, replicate, start_year/end_year (default: the scenario's), strict
     (check invariants every year), overrides ({process: {key: value}} on top
-    of the scenario, validated like scenario values).
+    of the scenario, validated like scenario values), processes (a subset of
+    SCHEDULE to run, e.g. ("demography",); default all — parameters of every
+    process are still loaded and validated).
     """
 
     def __init__(self, scenario: str | Scenario = "baseline", scale: float = 0.01, seed: int = 1,
                  replicate: int = 0, start_year: int | None = None, end_year: int | None = None,
                  strict: bool = False, overrides: dict[str, dict[str, Any]] | None = None,
-                 territory=None, personas=None) -> None:
+                 territory=None, personas=None, processes: tuple[str, ...] | None = None) -> None:
         super().__init__(seed=seed)
         with _one_blas_thread():
             self._init(scenario, scale, seed, replicate, start_year, end_year, strict, overrides, territory,
-                       personas)
+                       personas, processes)
 
     def _init(self, scenario, scale, seed, replicate, start_year, end_year, strict, overrides, territory,
-              personas) -> None:
+              personas, processes=None) -> None:
         t0 = time.perf_counter()
         if not (isinstance(scale, (int, float)) and 0 < scale <= 1.0):
             raise ParameterError(f"scale must be in (0, 1], got {scale!r}")
@@ -116,7 +138,7 @@ class FabriqueModel(mesa.Model):
                                      f"is not a pole of the territory; allowed: {self.territory.ids}")
         self.segment_ids = [p.id for p in self.personas]
         self.processes = {name: importlib.import_module(f"simulator.processes.{name}")
-                          for name in scheduled_processes()}
+                          for name in select_processes(processes)}
         self.engagements_active: dict[str, float] = {}
         self._timed("setup", t0)
 

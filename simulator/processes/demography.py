@@ -198,8 +198,10 @@ def _migration(model, prm, rng) -> tuple[float, float]:
             return np.zeros(0, dtype=np.int64)
         real = h.weight * size  # persons each household row stands for
         # expected draws: choose households with prob proportional to pref, without replacement
-        order = rng.permutation(np.flatnonzero(pref > 0))
-        keys = rng.random(order.size) ** (1.0 / pref[order])  # Efraimidis-Spirakis weighted order
+        order = np.flatnonzero(pref > 0)
+        # Efraimidis-Spirakis weighted order without replacement, in its exponential form:
+        # key = E / pref with E ~ Exp(1); the smallest keys come first (negated below)
+        keys = -rng.standard_exponential(order.size) / pref[order]
         # only the head of the order is needed: partial sort of the largest keys, widened until
         # the persons they hold reach the target (same result as a full sort)
         r = real[order]
