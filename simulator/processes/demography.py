@@ -123,6 +123,7 @@ def _transitions(model, prm, rng, prot) -> None:
     leavers = alive & (p.status == S.CHILD) & (p.age >= 18)
     to_higher = leavers & (u < prm["higher_ed_entry_rate"])
     p.status[to_higher] = S.STUDENT
+    p.income[to_higher] = model.params["population"]["income_student"]
     p.edu[to_higher] = S.EDU_BAC
     to_work = leavers & ~to_higher
     p.status[to_work] = S.UNEMPLOYED
