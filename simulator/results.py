@@ -6,6 +6,7 @@ write never leaves a half-written result behind.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import platform
@@ -24,6 +25,15 @@ from .params import ParameterError
 
 METRIC_COLUMNS = ["scenario", "replicate", "seed", "year", "metric", "group", "value"]
 FLOW_COLUMNS = ["scenario", "replicate", "seed", "year", "home_pole", "work_pole", "mode", "commuters"]
+
+
+class OutputError(ParameterError):
+    """Results could not be written (disk full, permissions, ...); no partial result is left behind."""
+
+
+def output_error(out: Path, exc: OSError, what: str = "writing the results") -> OutputError:
+    code = errno.errorcode.get(exc.errno or 0, "")
+    return OutputError(f"--out {out}: {what} failed: {exc.strerror or exc}" + (f" ({code})" if code else ""))
 
 
 @dataclass
@@ -78,7 +88,23 @@ def run(scenario: str = "baseline", scale: float = 0.01, seed: int = 1, replicat
         model.step()
         if progress:
             progress(model.year)
-    return collect_result(model, time.perf_counter() - t0)
+    res = collect_result(model, time.perf_counter() - t0)
+    release_model(model)
+    return res
+
+
+def release_model(model) -> None:
+    """Let a finished model be garbage-collected.
+
+    mesa 3.3 keeps every model ever built alive through the class-level
+    ``Agent._ids`` counter keyed by model (mesa issue #3179, fixed upstream
+    by PR #3180), so a sweep worker running hundreds of runs would grow
+    without bound (tests/test_memory.py); drop that reference.
+    """
+    import mesa
+    ids = getattr(mesa.Agent, "_ids", None)
+    if isinstance(ids, dict):
+        ids.pop(model, None)
 
 
 def collect_result(model, wall_s: float) -> RunResult:
@@ -148,9 +174,15 @@ def check_writable(out: Path) -> None:
 def write_result(res: RunResult, out: Path) -> Path:
     """Write metrics.parquet, personas.parquet, flows.parquet and manifest.json atomically."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".writing-", dir=out))
+    top = None                              # the first folder this call creates (removed again on failure)
+    if not out.exists():
+        top = out
+        while not top.parent.exists():
+            top = top.parent
+    tmp = None
     try:
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".writing-", dir=out))
         res.metrics.to_parquet(tmp / "metrics.parquet", index=False)
         res.personas.to_parquet(tmp / "personas.parquet", index=False)
         res.flows.to_parquet(tmp / "flows.parquet", index=False)
@@ -160,8 +192,15 @@ def write_result(res: RunResult, out: Path) -> Path:
         for f in ("metrics.parquet", "personas.parquet", "flows.parquet", "marginals.json", "territory.json",
                   "manifest.json"):
             os.replace(tmp / f, out / f)
+    except OSError as exc:                  # disk full, quota, permissions: one clear error, nothing half-written
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if top is not None:
+            shutil.rmtree(top, ignore_errors=True)
+        raise output_error(out, exc) from exc
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 

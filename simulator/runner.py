@@ -42,9 +42,14 @@ import pandas as pd
 
 from .experiment import Experiment, FABRIQUE, load_experiment, plan, split_overrides
 from .params import ParameterError
+from .results import OutputError
 
 RUNS, FAILED, LOCK = "runs", "failed", ".sweep.lock"
 TMP_PREFIX = ".writing-"
+
+
+class StoreWriteError(ParameterError):
+    """The store could not be written (e.g. disk full); completed runs stay, --resume completes the rest."""
 
 
 class SweepInterrupted(RuntimeError):
@@ -122,8 +127,12 @@ def _ignore_sigint() -> None:
 # --------------------------------------------------------------------------- store
 def _atomic_write_text(path: Path, text: str) -> None:
     tmp = path.with_name(f"{TMP_PREFIX}{path.name}.{uuid.uuid4().hex[:8]}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def completed_runs(out: Path) -> set[str]:
@@ -386,7 +395,15 @@ def sweep(experiment: Experiment | str | Path, out: str | Path, workers: int | N
             raise ParameterError(f"unknown backend {kind!r}; allowed: pool, dask, inline")
         try:
             for payload in results:
-                commit(out, payload)
+                try:
+                    commit(out, payload)
+                except (OSError, OutputError) as exc:   # disk full etc.: stop, keep what is complete
+                    cause = exc.__cause__ if isinstance(exc, OutputError) and exc.__cause__ else exc
+                    raise StoreWriteError(
+                        f"{out}: could not write run {payload['run_id']} into the store: "
+                        f"{getattr(cause, 'strerror', None) or cause}; the sweep stopped, "
+                        f"{len(completed_runs(out))} of {len(runs)} runs are complete and intact (no partial run "
+                        f"is left); free some space and run the same command with --resume") from exc
                 if payload["ok"]:
                     rep.done += 1
                 else:

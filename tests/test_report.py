@@ -211,3 +211,9 @@ def test_report_renders_in_headless_chromium(report_fr):
             assert requests == [], requests
         finally:
             browser.close()
+
+
+def test_provenance_lists_large_seeds_without_building_ranges():
+    from simulator.report.build import _compact_ints
+    assert _compact_ints([4_000_000_000, 12, 3_999_999_999]) == "12, 3999999999, 4000000000"
+    assert _compact_ints([3, 4, 5, 6]) == "3–6"

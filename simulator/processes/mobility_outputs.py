@@ -146,10 +146,22 @@ def invariants(model) -> list[str]:
         errors.append("non-finite or negative commute time")
     if not np.all(np.isfinite(p.mobility_cost[worker])) or np.any(p.mobility_cost[worker] < 0):
         errors.append("non-finite or negative mobility cost")
-    road = worker & (p.job_pole >= 0) & (p.mode == CAR)
+    modes = p.mode[alive & (p.mode >= 0)]
+    if np.any(modes >= len(S.MODES)):
+        errors.append(f"unknown mode code(s) {sorted(set(modes[modes >= len(S.MODES)].tolist()))[:5]}")
+    else:
+        w = model.households.weight[p.hh[alive & (p.mode >= 0)]]
+        shares = np.bincount(modes, weights=w, minlength=len(S.MODES)) / max(float(w.sum()), 1e-300)
+        if w.sum() > 0 and (abs(shares.sum() - 1.0) > 1e-9 or np.any(shares < 0)):
+            errors.append(f"mode shares sum to {shares.sum():.12f}, not 1")
+    road = worker & (p.job_pole >= 0) & ((p.mode == CAR) | (p.mode == CARPOOL))
     o, d = model.households.pole[p.hh[road]].astype(np.int64), p.job_pole[road].astype(np.int64)
     if np.any(p.commute_min[road] < model.commute.free_time[o, d] - 1e-4):
-        errors.append("a car commute is shorter than free flow")
+        errors.append("a car or carpool commute is shorter than free flow")
+    ct, ff = model.commute.time[CAR], model.commute.free_time
+    fin = np.isfinite(ct)
+    if np.any(ct[fin] < ff[fin] - 1e-4):
+        errors.append("a congested car time is shorter than free flow")
     if model.mobility_state.gap > prm["ue_relative_gap"] * (1 + 1e-9):
         errors.append(f"road equilibrium gap {model.mobility_state.gap:.2e} above {prm['ue_relative_gap']:.0e}")
     return errors

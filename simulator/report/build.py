@@ -114,7 +114,7 @@ def _compact_ints(values: list[int]) -> str:
     v = sorted(set(int(x) for x in values if x is not None and not (isinstance(x, float) and math.isnan(x))))
     if not v:
         return "—"
-    if len(v) > 2 and v == list(range(v[0], v[-1] + 1)):
+    if len(v) > 2 and v[-1] - v[0] == len(v) - 1:  # consecutive (never build the range: seeds can be huge)
         return f"{v[0]}–{v[-1]}"
     return ", ".join(str(x) for x in v[:12]) + (" …" if len(v) > 12 else "")
 
