@@ -231,6 +231,9 @@ class FabriqueModel(mesa.Model):
         self.collect(events)
         self._timed("metrics", t)
         self.running = self.year < self.end_year
+        if not self.running:  # a finished model must be collectable (mesa 3.3 keeps models alive)
+            from .results import release_model
+            release_model(self)
 
     def apply_engagements(self) -> None:
         if importlib.util.find_spec("simulator.engagements") is None:
