@@ -105,9 +105,9 @@ def write_stories(out: Path, combined: str, scale: float, seeds: list[int], end_
     import json
     from .engagements import catalogue
     from .personas import load_personas
-    from .results import read_result, run
+    from .results import read_result
     from .scenario import load_scenario
-    from .stories import persona_path, robust_changes, story
+    from .stories import persona_path, robust_changes, runs_without_each_engagement, story
     runs = {}
     for f in sorted(p.parent for p in (Path(out) / "runs").glob("*/manifest.json")):
         man = json.loads((f / "manifest.json").read_text())
@@ -119,13 +119,7 @@ def write_stories(out: Path, combined: str, scale: float, seeds: list[int], end_
     first = read_result(runs[seeds[0]])
     sc = load_scenario(combined)
     cat = catalogue()
-    without = {}
-    for eid in sorted(sc.engagements, key=lambda e: cat[e].number):
-        sc2 = load_scenario(combined)
-        del sc2.engagements[eid]
-        sc2.name = f"{combined}-without-{eid}"
-        for s in runs:
-            without[(eid, s)] = run(sc2, scale=scale, seed=s, end_year=end_year).personas
+    without = runs_without_each_engagement(combined, scale, sorted(runs), end_year)
     poles = {p["id"]: p["name"] for p in first.territory.get("poles", [])}
     stories = {}
     for persona in load_personas():

@@ -23,7 +23,7 @@ from . import metrics as M
 from . import state as S
 from .agents import PersonaAgent
 from .params import ParameterError
-from .population import load_population_params, marginals_report, synthesize
+from .population import marginals_report, synthesize
 from .scenario import Scenario, load_scenario, process_specs, resolved_params, scenario_hash
 
 try:  # BLAS threads change the summation order of dense products (raking): pin them to one

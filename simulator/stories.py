@@ -236,15 +236,27 @@ def counterfactual_changes(pid: str, scenario: str, scale: float, seed: int, end
         if s == seed:
             res = r
     cat = catalogue()
-    without = {}
+    without = runs_without_each_engagement(scenario, scale, seed_list, end_year)
+    names = {e: f"E{cat[e].number} {cat[e].name_fr if lang == 'fr' else cat[e].name_en}" for e in sc.engagements}
+    return res, robust_changes(pid, with_runs, without, names)
+
+
+def runs_without_each_engagement(scenario: str, scale: float, seeds: list[int],
+                                 end_year: int | None = None) -> dict[tuple[str, int], pd.DataFrame]:
+    """Persona tables of the scenario run without one of its engagements at a time, per seed."""
+    from .engagements import catalogue
+    from .results import run
+    from .scenario import load_scenario
+    sc = load_scenario(scenario)
+    cat = catalogue()
+    out = {}
     for eid in sorted(sc.engagements, key=lambda e: cat[e].number):
         sc2 = load_scenario(scenario)
         del sc2.engagements[eid]
         sc2.name = f"{sc.name}-without-{eid}"
-        for s in seed_list:
-            without[(eid, s)] = run(sc2, scale=scale, seed=s, end_year=end_year).personas
-    names = {e: f"E{cat[e].number} {cat[e].name_fr if lang == 'fr' else cat[e].name_en}" for e in sc.engagements}
-    return res, robust_changes(pid, with_runs, without, names)
+        for s in seeds:
+            out[(eid, s)] = run(sc2, scale=scale, seed=s, end_year=end_year).personas
+    return out
 
 
 def coverage(model) -> dict[str, Any]:
