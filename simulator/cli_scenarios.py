@@ -88,6 +88,10 @@ def register(app: typer.Typer) -> None:
                 from .experiment import replicate_seed
                 rows = contributions(df, scen[0], extra, baseline, year)
                 (out / "contributions.json").write_text(json.dumps(rows, indent=1))
+                from .model import FabriqueModel
+                from .stories import coverage as persona_coverage
+                cov = persona_coverage(FabriqueModel(baseline, scale=scale, seed=seed, end_year=2017))
+                (out / "coverage.json").write_text(json.dumps(dict(cov, year=2017), indent=1))
                 write_stories(out, scen[0], scale, [replicate_seed(seed, r) for r in range(min(3, replicates))])
             if report is not None:
                 from .report import build_report

@@ -217,3 +217,19 @@ def test_provenance_lists_large_seeds_without_building_ranges():
     from simulator.report.build import _compact_ints
     assert _compact_ints([4_000_000_000, 12, 3_999_999_999]) == "12, 3999999999, 4000000000"
     assert _compact_ints([3, 4, 5, 6]) == "3–6"
+
+
+def test_persona_coverage_table_when_present(tmp_path):
+    import json
+    from simulator.report import build_report
+    from report_fixture import make_sweep
+    root = make_sweep(tmp_path / "sweep")
+    cov = {"year": 2017, "well_represented_share": 0.4,
+           "segments": [{"persona": "sophie", "persons": 146271.0, "share": 0.078,
+                         "top_poles": [{"pole": "Z01", "persons": 30000.0}]}],
+           "poorly_represented": [{"group": "age 25-44 employed", "persons": 300000.0,
+                                   "well_represented_share": 0.1}]}
+    (root / "coverage.json").write_text(json.dumps(cov))
+    out = build_report([root], tmp_path / "r.html", lang="fr")
+    text = out.read_text()
+    assert 'id="persona-coverage"' in text and "146\u202f271" in text and "7,8\u00a0%" in text

@@ -418,8 +418,33 @@ def personas_section(pg: Page) -> str:
                             t("missing_data", lang, what=t("no_personas", lang))))
         out.append("</div></div>")
         out.append(f'<h4>{_e(t("persona_story", lang, year=d.last_year))}</h4>{persona_stories(pg, pid)}</article>')
+    out.append(coverage_block(pg))
     out.append("</section>")
     return "\n".join(out)
+
+
+def coverage_block(pg: Page) -> str:
+    """Who each persona stands for (coverage.json written by `fabrique compare`), if present."""
+    cov, lang = pg.data.coverage, pg.lang
+    if not cov or not cov.get("segments"):
+        return ""
+    names = {p["id"]: p["name"] for p in (pg.data.territory or {}).get("poles", [])}
+    sep = "\u202f" if lang == "fr" else ","
+    num = lambda v: f"{v:,.0f}".replace(",", sep)  # noqa: E731
+    pct = lambda v: (f"{100 * v:.1f}".replace(".", ",") if lang == "fr" else f"{100 * v:.1f}") + "\u00a0%"  # noqa: E731
+    rows = "".join(
+        f"<tr><td>{_e(i18n.persona_name(s['persona']))}</td><td>{num(s['persons'])}</td>"
+        f"<td>{pct(s['share'])}</td><td>{_e(', '.join(names.get(x['pole'], x['pole']) for x in s['top_poles']))}</td></tr>"
+        for s in cov["segments"])
+    groups = "".join(f"<tr><td>{_e(g['group'])}</td><td>{num(g['persons'])}</td>"
+                     f"<td>{100 * g['well_represented_share']:.0f} %</td></tr>" for g in cov.get("poorly_represented", []))
+    return (f'<div class="coverage" id="persona-coverage"><h3>{_e(t("coverage_title", lang))}</h3>'
+            f'<p class="intro">{_e(t("coverage_intro", lang, year=cov.get("year", pg.data.first_year)))}</p>'
+            f'<table class="runs"><thead><tr><th>Persona</th><th>{_e(t("coverage_persons", lang))}</th>'
+            f'<th>{_e(t("coverage_share", lang))}</th><th>{_e(t("coverage_poles", lang))}</th></tr></thead>'
+            f'<tbody>{rows}</tbody></table>'
+            f'<table class="runs"><thead><tr><th>{_e(t("coverage_group", lang))}</th><th>{_e(t("coverage_persons", lang))}</th>'
+            f'<th>{_e(t("coverage_well", lang))}</th></tr></thead><tbody>{groups}</tbody></table></div>')
 
 
 def contributions_section(pg: Page) -> str:

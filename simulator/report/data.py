@@ -33,6 +33,7 @@ class ReportData:
     stories: dict[tuple[str, int], dict[str, dict[str, str]]] = field(default_factory=dict)
     contributions: list[dict[str, Any]] = field(default_factory=list)
     folders: list[Path] = field(default_factory=list)
+    coverage: dict[str, Any] = field(default_factory=dict)
 
     @property
     def scenarios(self) -> list[str]:
@@ -146,12 +147,16 @@ def load(inputs: list[Path] | Path, territory_fallback: bool = True) -> ReportDa
                 row = dict(row)
                 row.setdefault("scenario", man["scenario"])
                 contrib.append(row)
+    coverage: dict[str, Any] = {}
     for extra in {p for p in ([inputs] if isinstance(inputs, (str, Path)) else inputs)}:
         # contributions.json / territory.json may also sit at the top of a sweep folder
         ep = Path(extra)
         if ep.is_dir() and not (ep / "metrics.parquet").exists():
             if territory is None and (ep / "territory.json").exists():
                 territory = _read_json(ep / "territory.json", None)
+            cov = _read_json(ep / "coverage.json", None)
+            if cov and not coverage:
+                coverage = cov
             c = _read_json(ep / "contributions.json", None)
             if c and not contrib:
                 contrib.extend(c if isinstance(c, list) else c.get("contributions", []))
@@ -170,4 +175,4 @@ def load(inputs: list[Path] | Path, territory_fallback: bool = True) -> ReportDa
                                                      if c in personas.columns])
     fl = pd.concat(flows, ignore_index=True) if flows else pd.DataFrame(columns=FLOW_COLUMNS)
     return ReportData(metrics=metrics, personas=personas, flows=fl, manifests=mans, territory=territory,
-                      stories=stories, contributions=contrib, folders=folders)
+                      stories=stories, contributions=contrib, folders=folders, coverage=coverage)

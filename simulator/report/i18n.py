@@ -105,6 +105,18 @@ TEXT: dict[str, dict[str, str]] = {
               "scale {scale} · built {date}"},
     "persona_card": {"fr": "Carte {year}", "en": "{year} card"},
     "persona_story": {"fr": "Son histoire en {year}", "en": "Their story in {year}"},
+    "coverage_title": {"fr": "Qui les personas représentent", "en": "Who the personas stand for"},
+    "coverage_intro": {"fr": "Chaque persona représente un segment de ménages de la population simulée ({year}). "
+                             "Les groupes du bas du tableau sont ceux qu'aucun persona ne représente bien (âge ou "
+                             "situation d'activité éloignés de ceux du persona de leur segment).",
+                       "en": "Each persona stands for a segment of the simulated population's households ({year}). "
+                             "The groups at the bottom are those no persona represents well (age or activity "
+                             "status far from their segment's persona)."},
+    "coverage_persons": {"fr": "Personnes représentées", "en": "People represented"},
+    "coverage_share": {"fr": "Part de la population", "en": "Share of the population"},
+    "coverage_poles": {"fr": "Pôles principaux", "en": "Main poles"},
+    "coverage_group": {"fr": "Groupe (âge, situation)", "en": "Group (age, status)"},
+    "coverage_well": {"fr": "Bien représentés", "en": "Well represented"},
     "story_generated": {"fr": "(texte généré automatiquement à partir de la simulation)",
                         "en": "(text generated automatically from the simulation)"},
     "card_age": {"fr": "Âge", "en": "Age"},
