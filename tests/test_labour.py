@@ -1,6 +1,8 @@
 """Economy and labour market: invariants, 2017 calibration, directions of the programme levers."""
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,7 @@ from simulator.model import FabriqueModel
 from simulator.processes import economy, labour
 from simulator.processes.labour_matching import fill_within_cells
 from simulator.processes.labour_programmes import select
+from simulator.territory import load_territory
 
 
 def _run(years: int, scale: float = 0.01, seed: int = 5, **overrides) -> FabriqueModel:
@@ -149,11 +152,78 @@ def test_faster_transit_cuts_transport_refusals_of_carless_seekers(transit_runs)
         assert fast["refused"] < 0.5 * ctrl["refused"]
 
 
-@pytest.mark.xfail(strict=False, reason="weak in this model: car-less seekers can carpool and most candidate "
-                   "jobs are near home, so faster transit also helps car owners (cost limit) who compete for "
-                   "the same vacancies; see docs/process_labour.md")
-def test_faster_transit_raises_employment_of_carless_seekers(transit_runs):
-    assert np.mean([fast["emp"] - ctrl["emp"] for ctrl, fast in transit_runs]) > 0.005
+# One faster link, the car-less job seekers of the poles it serves (issue 4). The Salon-Miramas TER
+# (TER_SAL, Z21-Z20, 10 min every 60 min) made 2.5x faster and 4x more frequent (capacity follows the
+# frequency); control and treatment share the seed, so the 2017 population, who is a car-less seeker in a
+# served pole, and the first year's random draws (offers, candidates, clocks) are the same. Outcome: share
+# of the cohort employed after one year (later years are not paired: a different home or car changes the
+# persons arrays and the labour stream's draws diverge, so multi-year differences are mostly noise).
+LINK = "TER_SAL"
+
+
+def _faster_line(line_id: str, ivt_scale: float = 0.4, headway_scale: float = 0.25):
+    terr = copy.deepcopy(load_territory())
+    li = terr.line_ids.index(line_id)
+    line = terr.lines[li]
+    line.ivt_min = line.ivt_min * ivt_scale
+    line.headway_min = line.headway_min * headway_scale
+    terr.line_headway_min = terr.line_headway_min.copy()
+    terr.line_headway_min[li] *= headway_scale
+    terr.line_capacity_pax_h = terr.line_capacity_pax_h.copy()
+    terr.line_capacity_pax_h[li] /= headway_scale
+    return terr, line.stops
+
+
+def _link_effect(seed: int, mobility: dict | None, scale: float = 0.05) -> dict:
+    """Employment after one year of the car-less seekers of the served poles (and of the others)."""
+    fast, stops = _faster_line(LINK)
+    out = {}
+    for arm, terr in (("ctrl", None), ("fast", fast)):
+        m = FabriqueModel("baseline", scale=scale, seed=seed, end_year=2018, territory=terr,
+                          overrides={"mobility": mobility} if mobility else None)
+        q, hh = m.persons, m.households
+        served = np.zeros(m.territory.n, dtype=bool)
+        served[stops] = True
+        carless = (hh.car[q.hh] == 0) | ~q.licence
+        seek = q.alive & (q.status == S.UNEMPLOYED) & carless & (q.age >= 15) & (q.age <= 64)
+        home_served = served[hh.pole[q.hh]]
+        cohort, others = np.flatnonzero(seek & home_served), np.flatnonzero(seek & ~home_served)
+        m.run_model()
+        out[arm] = dict(emp=_employment(m, cohort), others=_employment(m, others),
+                        refused=int(m.labour.refused_transport[cohort].sum()))
+    return out
+
+
+def test_faster_link_raises_employment_of_carless_seekers_who_cannot_carpool():
+    # The mechanism of issue 4 with its confound removed: car-less persons can always ride as carpool
+    # passengers in the mobility model (a 6-min detour), so in the baseline they are almost never held back
+    # by transport (see the xfail below). With the detour at 60 min (both arms) carpooling is never within
+    # the acceptable commute time, transit is their motorised mode, and a faster, more frequent Salon-Miramas
+    # TER lets the seekers of Salon and Miramas accept the offers they refused: measured (scale 0.05,
+    # seeds 1-6) refusals -43 %, employment after one year +6.0 pt (-0.4 to +10.3), car-less seekers of
+    # the other poles -0.2 pt (the gain is not a general shift).
+    gains, elsewhere = [], []
+    for seed in (1, 2, 3):
+        r = _link_effect(seed, {"carpool_detour_min": 60.0})
+        assert r["fast"]["refused"] < 0.8 * r["ctrl"]["refused"]
+        gains.append(r["fast"]["emp"] - r["ctrl"]["emp"])
+        elsewhere.append(r["fast"]["others"] - r["ctrl"]["others"])
+    assert np.mean(gains) > 0.02
+    assert np.mean(gains) > np.mean(elsewhere) + 0.02
+
+
+@pytest.mark.xfail(strict=False, reason=(
+    "not in the baseline: car-less seekers can ride as carpool passengers and candidate jobs are drawn near "
+    "home (exp(-0.22/min x car time)), so over 3 years only ~4 of ~1,500 car-less seekers (scale 0.02) had "
+    "all 4 candidates refused for transport: the ceiling of any transit effect (~0.3 pt) is below the "
+    "paired noise (1-2 pt). Measured, one year, scale 0.05, seeds 1-6, the served car-less seekers: "
+    "TER_SAL 2.5x faster and 4x more frequent +1.6 pt (-0.6 to +5.7, refusals 31 -> 33), TER_AIX -0.2 pt, "
+    "CAR_AIX_COUR +0.05 pt; over 3 years TER_SAL -2.0 pt (seeds 1-3). Without carpooling the same "
+    "link gives +6 pt (test above); see docs/process_labour.md"))
+def test_faster_link_raises_employment_of_carless_seekers_in_served_poles():
+    runs = [_link_effect(seed, None) for seed in (1, 2, 3)]
+    gains = [r["fast"]["emp"] - r["ctrl"]["emp"] for r in runs]
+    assert np.mean(gains) > 0.02
 
 
 def test_childcare_places_help_constrained_single_parents():
