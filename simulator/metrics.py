@@ -70,9 +70,14 @@ def _emit(rows: list[Row], name: str, overall: float, seg: np.ndarray | None, po
 
 def _select(g: Groups, level: str, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows counted (living and in ``mask``), with their combined keys and weights."""
+    if mask is None and ("select", level) in g._cache:       # every living row: the same for every metric
+        return g._cache[("select", level)]
     live, key, w = g.level(level)
     idx = np.flatnonzero(live if mask is None else (live & mask))
-    return idx, key[idx], w[idx]
+    out = idx, key[idx], w[idx]
+    if mask is None:
+        g._cache[("select", level)] = out
+    return out
 
 
 def add_sum(rows: list[Row], name: str, g: Groups, values: np.ndarray, level: str = "person",

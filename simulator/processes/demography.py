@@ -68,17 +68,22 @@ def step(model) -> dict[str, float]:
     qa = prm["mortality_makeham_c"] + np.exp(prm["mortality_log_a"] + prm["mortality_log_b"] * ages)
     qa = qa[None, :] * np.array([prm["mortality_female_factor"], prm["mortality_male_factor"]])[:, None]  # [sex, age]
     qa = np.minimum(np.where(ages <= 1, np.maximum(qa, prm["infant_mortality"]), qa), 1.0)
-    q = qa[(p.sex == 1).astype(np.intp), np.maximum(p.age, 0)]
-    dies = alive & (rng.random(p.n) < q)
+    r = rng.random(p.n)                                  # one draw per row, as ever; rates only for the living
+    ai = np.flatnonzero(alive)
+    q = qa[(p.sex[ai] == 1).astype(np.intp), np.maximum(p.age[ai], 0)]
+    dies = np.zeros(p.n, dtype=bool)
+    dies[ai[r[ai] < q]] = True
     deaths = float(h.weight[p.hh[dies]].sum())
     _leave(model, dies)
 
     # --- births (to living women 15-49 of non-protected households)
     alive = p.alive & ~prot
     women = alive & (p.sex == 0) & (p.age >= 15) & (p.age <= 49)
-    band = np.clip((p.age - 15) // 5, 0, 6)
+    wi = np.flatnonzero(women)
+    r = rng.random(p.n)
+    band = np.clip((p.age[wi] - 15) // 5, 0, 6)
     f = np.asarray(prm["fertility_by_age"])[band] * prm["fertility_factor"]
-    mothers = np.flatnonzero(women & (rng.random(p.n) < f))
+    mothers = wi[r[wi] < f]
     births = float(h.weight[p.hh[mothers]].sum())
     if mothers.size:
         k = mothers.size
@@ -129,9 +134,12 @@ def _transitions(model, prm, rng, prot) -> None:
     p.status[to_work] = S.UNEMPLOYED
     # students finish
     fr = np.asarray(prm["student_finish_rate"])
-    rate = np.where(p.age <= 20, fr[0], np.where(p.age <= 24, fr[1], fr[2]))
-    rate = np.where(p.age >= 30, 1.0, rate)
-    finish = alive & (p.status == S.STUDENT) & (u < rate)
+    stud = np.flatnonzero(alive & (p.status == S.STUDENT))     # the rates only for students (not every row)
+    sa = p.age[stud]
+    rate = np.where(sa <= 20, fr[0], np.where(sa <= 24, fr[1], fr[2]))
+    rate = np.where(sa >= 30, 1.0, rate)
+    finish = np.zeros(n, dtype=bool)
+    finish[stud[u[stud] < rate]] = True
     p.edu[finish & (p.age >= 21)] = S.EDU_HIGHER
     p.skill[finish] = p.edu[finish]
     p.status[finish] = S.UNEMPLOYED

@@ -10,6 +10,7 @@ equations and sources; every number comes from scenarios/params/housing.toml.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -369,20 +370,23 @@ def _movers(model, prm, rng, facts: Facts) -> np.ndarray:
     return np.flatnonzero(move)
 
 
-def _commute_matrix(model, movers, modes, T) -> np.ndarray:
-    """Summed one-way time (min) of each mover's workers to their job poles, from every candidate pole."""
+def _commute_matrix(model, movers, modes, T, cand) -> np.ndarray:
+    """Summed one-way time (min) of each mover's workers to their job poles, from each of its candidate poles.
+
+    ``cand`` [movers, m] candidate poles; returns [movers, m].
+    """
     p, h = model.persons, model.households
-    n_p = T.shape[1]
     pos = np.full(h.n, -1, dtype=np.int64)
     pos[movers] = np.arange(movers.size)
-    wk = np.flatnonzero(p.alive & (p.job_pole >= 0) & (pos[p.hh] >= 0))
-    C = np.zeros((movers.size, n_p))
+    wk = np.flatnonzero(p.alive & (p.job_pole >= 0))
+    wk = wk[pos[p.hh[wk]] >= 0]
+    C = np.zeros(cand.shape)
     if wk.size == 0:
         return C
     mi = pos[p.hh[wk]]
     order = np.argsort(mi, kind="stable")
     wk, mi = wk[order], mi[order]
-    tw = T[modes[mi], :, p.job_pole[wk]]                       # [workers, n_poles]
+    tw = T[modes[mi][:, None], cand[mi], p.job_pole[wk].astype(np.int64)[:, None]]   # [workers, m]
     start = np.flatnonzero(np.r_[True, mi[1:] != mi[:-1]])
     C[mi[start]] = np.add.reduceat(tw, start, axis=0)
     return C
@@ -412,7 +416,6 @@ def _market(model, prm, rng, facts: Facts, events: dict[str, float]) -> None:
     if movers.size == 0:
         return
     k, m = movers.size, prm["choice_set_size"]
-    ar = np.arange(k)[:, None]
     T = np.minimum(_times(model), prm["max_time_min"])
     modes = _mode(h, movers)
     origin = h.pole[movers].astype(np.int64)
@@ -430,11 +433,11 @@ def _market(model, prm, rng, facts: Facts, events: dict[str, float]) -> None:
     cur_owner = h.tenure[movers] == S.OWNER
     has_home = h.tenure[movers] != S.NO_DWELLING
     w = h.weight[movers]
-    C = _commute_matrix(model, movers, modes, T) / 60.0
+    C = _commute_matrix(model, movers, modes, T, cand) / 60.0                   # [mover, candidate], h
     aff = np.log(np.maximum(np.array([[s.segment["pole_affinity"].get(kd, 1.0) for kd in terr.kind]
                                       for s in model.personas]), 1e-6))
     seg = h.segment[movers].astype(np.int64)
-    base = (-prm["beta_commute_per_h"] * C[ar, cand] - prm["beta_distance_per_h"] * T[modes[:, None], origin[:, None], cand]
+    base = (-prm["beta_commute_per_h"] * C - prm["beta_distance_per_h"] * T[modes[:, None], origin[:, None], cand]
             / 60.0 + prm["affinity_weight"] * aff[seg[:, None], cand] - prm["beta_move_cost"]
             + prm["beta_same_pole"] * (cand == origin[:, None])).astype(np.float32) + corr
     # monthly costs of each option [mover, candidate] for the preferred and the other size:
@@ -469,7 +472,7 @@ def _market(model, prm, rng, facts: Facts, events: dict[str, float]) -> None:
     gumbel = rng.gumbel(size=(k, m, 2)).astype(np.float32)
     b_now = ((h.housing_cost[movers] + h.energy_cost[movers]) / inc).astype(np.float64)
     crowd = (h.size_class[movers] == 0) & big
-    u_stay = (-prm["beta_burden"] * b_now - prm["beta_commute_per_h"] * C[ar[:, 0], origin]
+    u_stay = (-prm["beta_burden"] * b_now - prm["beta_commute_per_h"] * C[:, 0]
               + prm["affinity_weight"] * aff[seg, origin] + prm["beta_same_pole"] + prm["beta_owner"] * cur_owner
               - prm["beta_condition"] * (h.condition[movers] != 0) - prm["beta_overcrowded"] * crowd)
     u_stay = np.where(has_home, u_stay + rng.gumbel(size=k), -np.inf)
@@ -477,20 +480,32 @@ def _market(model, prm, rng, facts: Facts, events: dict[str, float]) -> None:
     active = np.ones(k, dtype=bool)
     vacant = np.maximum(st.stock - HS.occupied(model), 0.0).reshape(-1)
     ten_of = np.asarray(MARKET)
+    ug0, ug1 = util[0] + gumbel, util[1] + gumbel       # utilities with their taste shocks [k, m, 2]
+    del util, gumbel
     for _ in range(prm["choice_rounds"]):
         idx = np.flatnonzero(active)
         if idx.size == 0:
             break
+        sel = None if idx.size == k else idx              # first round: no gathers of the [k, m, 2] arrays
+        sub = partial(_take, sel)
         vac3 = vacant.reshape(n_p, N_TEN, N_SIZE, N_COND)[:, list(MARKET)].sum(-1)    # [pole, 2, size]
-        vc = vac3[cand[idx]]                                                          # [k, m, 2, size]
-        nd = need[idx][:, None, None] == 1
-        ww = w[idx][:, None, None]
-        fit_s, fit_l = vc[..., 0] >= ww, vc[..., 1] >= ww
+        cc = sub(cand)
+        ww = sub(w)[:, None]
+        fit_s = np.empty(cc.shape + (2,), dtype=bool)                                # [k, m, 2]: fits a small,
+        fit_l = np.empty(cc.shape + (2,), dtype=bool)                                # a large unit of tenure t
+        for t_ in range(2):
+            np.greater_equal(np.ascontiguousarray(vac3[:, t_, 0])[cc], ww, out=fit_s[:, :, t_])
+            np.greater_equal(np.ascontiguousarray(vac3[:, t_, 1])[cc], ww, out=fit_l[:, :, t_])
+        nd = sub(need)[:, None, None] == 1
         use_pref = np.where(nd, fit_l, fit_s)
-        use_oth = ~use_pref & np.where(nd, fit_s, fit_l)
-        ok = ((use_pref & feas[0][idx]) | (use_oth & feas[1][idx])) & ~rejected[idx]
-        u = np.where(use_pref, util[0][idx], util[1][idx]) + gumbel[idx]
-        u = np.where(ok, u, -np.inf).reshape(idx.size, -1)
+        use_oth = np.where(nd, fit_s, fit_l)
+        use_oth &= ~use_pref
+        ok = use_pref & sub(feas[0])
+        ok |= use_oth & sub(feas[1])
+        ok &= ~sub(rejected)
+        u = np.where(use_pref, sub(ug0), sub(ug1))
+        u[~ok] = -np.inf
+        u = u.reshape(idx.size, -1)
         best = np.argmax(u, axis=1)
         stay = u[np.arange(idx.size), best] <= u_stay[idx]
         active[idx[stay]] = False      # staying (or, for a household without a dwelling, nothing acceptable)
@@ -514,6 +529,11 @@ def _market(model, prm, rng, facts: Facts, events: dict[str, float]) -> None:
             _move_in(model, prm, facts, rows, j[acc], ten[acc], s[acc], c[acc], cur_owner[gi[acc]])
             events["moves"] += float(h.weight[rows].sum())
             active[gi[acc]] = False
+
+
+def _take(idx: np.ndarray | None, a: np.ndarray) -> np.ndarray:
+    """``a[idx]`` (``a`` itself for ``idx`` None: every row)."""
+    return a if idx is None else a[idx]
 
 
 def _move_in(model, prm, facts, rows, pole, ten, size, cond, was_owner) -> None:

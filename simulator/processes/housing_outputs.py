@@ -114,7 +114,7 @@ def metrics(model, g: M.Groups) -> list[M.Row]:
     hb = np.flatnonzero(o["housed"] & (o["facts"].income > 0))
     med = _medians(o["burden"][hb], h.weight[hb], _groupings(g, hb), hi=model.params["housing"]["median_burden_range"])
     M._emit(rows, "housing_cost_burden", med[0][0], med[1], med[2], g)   # weighted medians
-    M.add_mean(rows, "social_housing_wait_years", g, h.years_waiting.astype(np.float64), o["queued"],
+    M.add_mean(rows, "social_housing_wait_years", g, h.years_waiting, o["queued"],
                level="household")
     rows.append(("social_housing_wait_at_allocation", "all", st.wait_at_allocation))
     rows.append(("social_housing_allocations", "all", st.allocations))
@@ -123,9 +123,9 @@ def metrics(model, g: M.Groups) -> list[M.Row]:
     young, indep = _independent(model, o["facts"].oldest)
     M.add_rate(rows, "young_adults_independent_share", g, indep, young)
     M.add_rate(rows, "energy_poverty_share", g, o["energy_poor"], hl, level="household")
-    M.add_sum(rows, "poor_households", g, o["poor"].astype(np.float64), level="household")
-    M.add_sum(rows, "social_queue_households", g, o["queued"].astype(np.float64), level="household")
-    M.add_sum(rows, "households_without_dwelling", g, (hl & ~o["housed"]).astype(np.float64), level="household")
+    M.add_sum(rows, "poor_households", g, o["poor"], level="household")
+    M.add_sum(rows, "social_queue_households", g, o["queued"], level="household")
+    M.add_sum(rows, "households_without_dwelling", g, hl & ~o["housed"], level="household")
     stock_p = st.stock.sum((1, 2, 3))
     occ = HS.occupied(model)
     M._emit(rows, "dwellings", stock_p.sum(), None, stock_p, g)
@@ -178,8 +178,8 @@ def persona_extra(model, row: int, hh: int) -> dict[str, Any]:
     """Burden, access and what a dwelling of one's own would cost (Malika's worry) for one persona."""
     prm = model.params["housing"]
     p, h, st = model.persons, model.households, model.housing
-    mem = p.alive & (p.hh == hh)
-    inc = float(p.income[mem].sum())
+    mem = np.flatnonzero(p.hh == hh)
+    inc = float(p.income[mem[p.alive[mem]]].sum())
     b = float((h.housing_cost[hh] + h.energy_cost[hh]) / max(inc, 1.0))
     own = max(float(p.income[row]), 1.0)
     j = int(h.pole[hh])

@@ -20,10 +20,12 @@ CENTRE_KINDS = ("metro_core", "urban")
 def occupied(model) -> np.ndarray:
     """Weighted households by (pole, tenure, size, condition), from the households' columns."""
     h, st = model.households, model.housing
-    live = st.live_mask(model) & (h.tenure != S.NO_DWELLING)
+    live = h.tenure != S.NO_DWELLING
+    live &= st.live_mask(model)
+    rows = np.flatnonzero(live)
     n_p = len(model.territory.ids)
-    idx = cell_index(h.pole[live], h.tenure[live], h.size_class[live], h.condition[live])
-    return np.bincount(idx, weights=h.weight[live], minlength=n_p * N_TEN * N_SIZE * N_COND) \
+    idx = cell_index(h.pole[rows], h.tenure[rows], h.size_class[rows], h.condition[rows])
+    return np.bincount(idx, weights=h.weight[rows], minlength=n_p * N_TEN * N_SIZE * N_COND) \
         .reshape(n_p, N_TEN, N_SIZE, N_COND)
 
 

@@ -341,7 +341,7 @@ def _in_commuters(model, prm) -> dict[str, float]:
 def _durations_and_income(model, st: LabourState, prm, separated, new_seeker) -> None:
     p = model.persons
     alive = p.alive
-    st.years_in_job[alive & (p.status == S.EMPLOYED)] += 1
+    st.years_in_job[np.flatnonzero(alive & (p.status == S.EMPLOYED))] += 1
     jobless = np.flatnonzero(alive & ((p.status == S.UNEMPLOYED) | (p.status == S.INACTIVE)) & ~separated)
     first = new_seeker[jobless]
     p.months_jobless[jobless[first]] = int(prm["months_at_separation"])
@@ -381,13 +381,13 @@ def metrics(model, g) -> list[tuple[str, str, float]]:
     M.add_rate(rows, "unemployment_rate", g, un, a & (emp | un))
     M.add_rate(rows, "youth_jobless_rate", g, ~emp, y)
     M.add_rate(rows, "long_term_unemployed_share", g, p.months_jobless >= 12, un & a)
-    M.add_mean(rows, "mean_income", g, p.income.astype(np.float64), p.age >= 18)
-    alive = p.alive.astype(np.float64)
-    M.add_sum(rows, "mentored", g, alive * (p.mentored > 0), by=("segment",))
-    M.add_sum(rows, "in_training", g, alive * (st.programme == LP.TRAINING), by=("segment",))
-    M.add_sum(rows, "in_second_chance", g, alive * (st.programme == LP.SECOND_CHANCE), by=("segment",))
-    M.add_sum(rows, "mobility_aided", g, alive * (st.mobility_aid > 0), by=("segment",))
-    M.add_sum(rows, "employed_outside_amp", g, alive * emp * (p.job_pole == -2), by=())
+    M.add_mean(rows, "mean_income", g, p.income, p.age >= 18)      # float32 x float64 weights: float64 products
+    # boolean masks: add_sum counts the weights of living rows in the mask (no float copies of every row)
+    M.add_sum(rows, "mentored", g, p.mentored > 0, by=("segment",))
+    M.add_sum(rows, "in_training", g, st.programme[: p.n] == LP.TRAINING, by=("segment",))
+    M.add_sum(rows, "in_second_chance", g, st.programme[: p.n] == LP.SECOND_CHANCE, by=("segment",))
+    M.add_sum(rows, "mobility_aided", g, st.mobility_aid[: p.n] > 0, by=("segment",))
+    M.add_sum(rows, "employed_outside_amp", g, emp & (p.job_pole == -2), by=())
     for key in ("hires", "separations", "layoffs", "offers_refused_transport", "discouraged", "reactivated",
                 "in_commuter_hires", "training_completed", "tightness"):
         if key in st.events:
@@ -402,7 +402,16 @@ def persona_extra(model, row: int, hh: int) -> dict[str, Any]:
             "job_offers_refused_transport": int(st.refused_transport[row]),
             "programme": LP.PROGRAMMES[int(st.programme[row])],
             "mobility_aid_years_left": int(st.mobility_aid[row]),
-            "childcare_constrained": bool(childcare_constrained(model, np.array([row]))[0])}
+            "childcare_constrained": _childcare_constrained_one(model, row, hh)}
+
+
+def _childcare_constrained_one(model, row: int, hh: int) -> bool:
+    """childcare_constrained for one person, without a pass over every household (personas, each year)."""
+    p, h = model.persons, model.households
+    if h.hh_type[hh] != S.HH_TYPE.index("single_parent") or p.age[row] < 18:
+        return False
+    mem = np.flatnonzero(p.hh == hh)
+    return bool(np.any(p.alive[mem] & (p.age[mem] < model.params["labour"]["childcare_child_age"])))
 
 
 def invariants(model) -> list[str]:

@@ -62,18 +62,18 @@ def acceptable(model, persons: np.ndarray, poles: np.ndarray, max_time: np.ndarr
         _, t, cost, _ = mob.best_commute(model, persons, d)
         ok = np.isfinite(t) & (t <= max_time) & (cost <= max_cost)
         return ok, np.where(ok, cost, 0.0)
-    avail = np.asarray(mob.available_modes(model, persons), dtype=bool)
-    t = np.asarray(c.time)[:, o, d].T
-    cost = np.asarray(c.cost_month, dtype=float)[:, o, d].T.copy()
+    avail = np.asarray(mob.available_modes(model, persons), dtype=bool).T        # [5, k]: one row per mode
+    t = np.asarray(c.time)[:, o, d]
+    cost = np.asarray(c.cost_month, dtype=float)[:, o, d]
     aid_all = np.asarray(getattr(model, "mobility_aid_eur_month", np.zeros(0)), dtype=float)
     aid = np.zeros(k)
     inside = persons < aid_all.size
     aid[inside] = aid_all[persons[inside]]
     tr = S.MODES.index("transit")
-    cost[:, tr] = np.maximum(cost[:, tr] - aid, 0.0)
-    ok = avail & np.isfinite(t) & np.isfinite(cost) & (t <= max_time[:, None]) & (cost <= max_cost[:, None])
-    best_cost = np.where(ok, cost, np.inf).min(axis=1)
-    any_ok = ok.any(axis=1)
+    cost[tr] = np.maximum(cost[tr] - aid, 0.0)
+    ok = avail & np.isfinite(t) & np.isfinite(cost) & (t <= max_time) & (cost <= max_cost)
+    best_cost = np.where(ok, cost, np.inf).min(axis=0)
+    any_ok = ok.any(axis=0)
     return any_ok, np.where(any_ok, best_cost, 0.0)
 
 
@@ -136,10 +136,8 @@ def match(model, prm: dict, rng: np.random.Generator, seekers: np.ndarray, hazar
     cand_pos, cand_cell, util, clock = cand_pos[accept], cand_cell[accept], (wage - cost)[accept], clock[accept]
     if cand_pos.size == 0:
         return out
-    order = np.lexsort((-util, cand_pos))
+    order, rank = _rank_within(cand_pos, -util, k)
     cand_pos, cand_cell, clock = cand_pos[order], cand_cell[order], clock[order]
-    starts = np.r_[0, np.flatnonzero(np.diff(cand_pos)) + 1]
-    rank = np.arange(cand_pos.size) - np.repeat(starts, np.diff(np.r_[starts, cand_pos.size]))
     w_sel = h.weight[p.hh[who]]
     h_sel = hazard[sel]
     level = cand_cell % n_lev
@@ -160,6 +158,23 @@ def match(model, prm: dict, rng: np.random.Generator, seekers: np.ndarray, hazar
     vac[...] = np.where(vac > 0, cap.reshape(vac.shape), vac)
     out["hired"], out["cell"] = who[hired], matched[hired]
     return out
+
+
+def _rank_within(group: np.ndarray, key: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.lexsort((key, group))`` for a sorted ``group`` of at most ``k`` items each, and each item's rank.
+
+    Sorts a dense [groups, k] table row by row (stable, so ties keep their
+    order) instead of the whole sequence: the same order, faster.
+    """
+    starts = np.r_[0, np.flatnonzero(np.diff(group)) + 1]
+    counts = np.diff(np.r_[starts, group.size])
+    pos = np.arange(group.size) - np.repeat(starts, counts)
+    table = np.full((starts.size, k), np.inf)
+    table[np.repeat(np.arange(starts.size), counts), pos] = key
+    o = np.argsort(table, axis=1, kind="stable")
+    valid = np.arange(k)[None, :] < counts[:, None]
+    order = (starts[:, None] + o)[valid]
+    return order, pos
 
 
 def wage_table(prm: dict) -> np.ndarray:

@@ -268,7 +268,10 @@ def _solve(model) -> None:
     # each worker draws a mode from its cell's probabilities (persistent taste draw)
     cum = np.cumsum(eq.P, axis=1)
     cum = cum[:, :-1] / np.maximum(cum[:, -1:], 1e-300)
-    mode = (u[:, None] > cum[cells.of_person]).sum(axis=1)
+    cum_t = np.ascontiguousarray(cum.T)                   # [modes - 1, cells]: column by column, no [W, 4] gather
+    mode = np.zeros(idx.size, dtype=np.int64)
+    for j in range(cum_t.shape[0]):
+        mode += u > cum_t[j][cells.of_person]
     t = sk.time[mode, o, d]
     pnr = (mode == TRANSIT) & (cls % 3 == C.CAR_OK)
     t[pnr] = np.minimum(t[pnr], sk.pnr_time[o[pnr], d[pnr]])

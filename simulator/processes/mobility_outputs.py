@@ -32,23 +32,39 @@ class _View:
         self.cost = p.mobility_cost[self.idx].astype(np.float64)
         self.inside = self.d >= 0
         self.od = np.where(self.inside, self.o * model.territory.n + np.maximum(self.d, 0), -1)
+        self.den: dict = {}   # weight totals per grouping of every commuter, shared by the unmasked metrics
 
 
-def _emit(rows: list[M.Row], name: str, g: M.Groups, v: _View, values: np.ndarray, mask: np.ndarray) -> None:
-    """Weighted mean of ``values`` over ``mask`` overall, per segment and per home pole (NaN if empty)."""
-    ww = v.w * mask
+def _emit(rows: list[M.Row], name: str, g: M.Groups, v: _View, values: np.ndarray,
+          mask: np.ndarray | None = None) -> None:
+    """Weighted mean of ``values`` over ``mask`` (None: every commuter) overall, per segment and per home pole.
+
+    NaN for empty groups. Without a mask the denominators are the same for
+    every metric: they are computed once per pass (``v.den``).
+    """
+    ww = v.w if mask is None else v.w * mask
     wv = ww * values
 
-    def ratio(keys, size):
+    def ratio(by, keys, size):
         num = np.bincount(keys, weights=wv, minlength=size)
-        den = np.bincount(keys, weights=ww, minlength=size)
+        if mask is None:
+            if by not in v.den:
+                v.den[by] = np.bincount(keys, weights=ww, minlength=size)
+            den = v.den[by]
+        else:
+            den = np.bincount(keys, weights=ww, minlength=size)
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
-    tot = ww.sum()
+    if mask is None:
+        if "tot" not in v.den:
+            v.den["tot"] = ww.sum()
+        tot = v.den["tot"]
+    else:
+        tot = ww.sum()
     rows.append((name, "all", float(wv.sum() / tot) if tot > 0 else np.nan))
-    for i, x in enumerate(ratio(v.seg, len(g.seg_ids))):
+    for i, x in enumerate(ratio("segment", v.seg, len(g.seg_ids))):
         rows.append((name, f"segment={g.seg_ids[i]}", float(x)))
-    for j, x in enumerate(ratio(v.o, len(g.pole_ids))):
+    for j, x in enumerate(ratio("pole", v.o, len(g.pole_ids))):
         rows.append((name, f"pole={g.pole_ids[j]}", float(x)))
 
 
@@ -57,14 +73,14 @@ def metrics(model, g: M.Groups) -> list[M.Row]:
     c = model.commute
     v = _View(model)
     rows: list[M.Row] = []
-    _emit(rows, "commute_time_min", g, v, v.time, np.ones(v.idx.size, bool))
-    _emit(rows, "commute_over_45min_share", g, v, (v.time > 45.0).astype(np.float64), np.ones(v.idx.size, bool))
-    _emit(rows, "mobility_cost_eur_month", g, v, v.cost, np.ones(v.idx.size, bool))
+    _emit(rows, "commute_time_min", g, v, v.time)
+    _emit(rows, "commute_over_45min_share", g, v, (v.time > 45.0).astype(np.float64))
+    _emit(rows, "mobility_cost_eur_month", g, v, v.cost)
     tot = v.w.sum()
     by_mode = np.bincount(v.mode, weights=v.w, minlength=len(S.MODES))
     for k, name in enumerate(S.MODES):
         rows.append(("mode_share", f"mode={name}", float(by_mode[k] / tot) if tot > 0 else np.nan))
-        _emit(rows, f"mode_share_{name}", g, v, (v.mode == k).astype(np.float64), np.ones(v.idx.size, bool))
+        _emit(rows, f"mode_share_{name}", g, v, (v.mode == k).astype(np.float64))
     road = v.inside & ((v.mode == CAR) | (v.mode == CARPOOL))
     ratio = np.ones(v.idx.size)
     ratio[v.inside] = (c.time[CAR] / c.free_time).ravel()[v.od[v.inside]]
@@ -114,19 +130,19 @@ def flows(model) -> list[tuple[str, str, str, float]]:
     """Commuters by (home pole, work pole or 'outside_AMP', mode), real units."""
     p, h, terr = model.persons, model.households, model.territory
     n = terr.n
-    m = _commuters(model)
-    o = h.pole[p.hh[m]].astype(np.int64)
+    m = np.flatnonzero(_commuters(model))
+    hh = p.hh[m]
+    o = h.pole[hh].astype(np.int64)
     d = p.job_pole[m].astype(np.int64)
     d = np.where(d < 0, n, d)
     key = (o * (n + 1) + d) * len(S.MODES) + p.mode[m]
-    tot = np.bincount(key, weights=h.weight[p.hh[m]], minlength=n * (n + 1) * len(S.MODES))
-    ids = list(terr.ids) + ["outside_AMP"]
-    out = []
-    for k in np.flatnonzero(tot > 0):
-        od, mode = divmod(int(k), len(S.MODES))
-        oo, dd = divmod(od, n + 1)
-        out.append((terr.ids[oo], ids[dd], S.MODES[mode], float(tot[k])))
-    return out
+    tot = np.bincount(key, weights=h.weight[hh], minlength=n * (n + 1) * len(S.MODES))
+    ids = np.array(list(terr.ids) + ["outside_AMP"], dtype=object)
+    modes = np.array(S.MODES, dtype=object)
+    k = np.flatnonzero(tot > 0)
+    od, mode = np.divmod(k, len(S.MODES))
+    oo, dd = np.divmod(od, n + 1)
+    return list(zip(ids[oo].tolist(), ids[dd].tolist(), modes[mode].tolist(), tot[k].tolist()))
 
 
 def invariants(model) -> list[str]:

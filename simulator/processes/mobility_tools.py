@@ -26,12 +26,17 @@ def update(model, prm: dict, rng: np.random.Generator) -> dict[str, float]:
     years = max(a1 - a0 + 1, 1)
     seg_share = np.array([float(s.segment["licence"]) for s in model.personas])
     hazard = 1.0 - (1.0 - np.clip(seg_share, 0.0, 0.999)) ** (1.0 / years)
-    cand = p.alive & ~p.licence & (p.age >= a0) & (p.age <= a1) & ~named[p.hh]
-    new_lic = cand & (rng.random(p.n) < hazard[p.segment])
+    ci = np.flatnonzero(p.alive & ~p.licence & (p.age >= a0) & (p.age <= a1))
+    ci = ci[~named[p.hh[ci]]]
+    u = rng.random(p.n)                                   # one draw per person row, as before
+    new_lic = ci[u[ci] < hazard[p.segment[ci]]]
     p.licence[new_lic] = True
-    drivers = np.bincount(p.hh[p.alive & p.licence & (p.age >= 18)], minlength=h.n) > 0
+    adult = p.age >= 18
+    adult &= p.alive
+    adult &= p.licence
+    drivers = np.zeros(h.n, dtype=bool)
+    drivers[p.hh[adult]] = True
     hcand = h.alive & (h.car == 0) & drivers & ~named
     buy = hcand & (rng.random(h.n) < prm["car_acquisition_rate"])
     h.car[buy] = 1
-    w = h.weight[p.hh]
-    return {"licences_obtained": float(w[new_lic].sum()), "cars_bought": float(h.weight[buy].sum())}
+    return {"licences_obtained": float(h.weight[p.hh[new_lic]].sum()), "cars_bought": float(h.weight[buy].sum())}
