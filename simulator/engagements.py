@@ -29,6 +29,7 @@ A scenario switches an engagement on with a table::
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -192,43 +193,20 @@ def catalogue() -> dict[str, Engagement]:
     return _CATALOGUE
 
 
-class _Lazy(dict):
-    """ENGAGEMENTS: the catalogue, loaded on first use."""
+class _Lazy(Mapping):
+    """ENGAGEMENTS: a read-only view of the catalogue, loaded on first use."""
 
-    def _load(self):
-        if not super().__len__():
-            super().update(catalogue())
-
-    def __contains__(self, k):
-        self._load()
-        return super().__contains__(k)
-
-    def __getitem__(self, k):
-        self._load()
-        return super().__getitem__(k)
+    def __getitem__(self, k: str) -> Engagement:
+        return catalogue()[k]
 
     def __iter__(self):
-        self._load()
-        return super().__iter__()
+        return iter(catalogue())
 
-    def __len__(self):
-        self._load()
-        return super().__len__()
-
-    def keys(self):
-        self._load()
-        return super().keys()
-
-    def items(self):
-        self._load()
-        return super().items()
-
-    def values(self):
-        self._load()
-        return super().values()
+    def __len__(self) -> int:
+        return len(catalogue())
 
 
-ENGAGEMENTS: dict[str, Engagement] = _Lazy()
+ENGAGEMENTS: Mapping[str, Engagement] = _Lazy()
 
 
 def ramp(year: int, start_year: int, ramp_years: int) -> float:
