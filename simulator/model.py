@@ -255,8 +255,7 @@ class FabriqueModel(mesa.Model):
             if hasattr(mod, "flows"):
                 self.flow_rows += [(self.year,) + r for r in mod.flows(self)]
         self.metric_rows += [(self.year,) + r for r in rows]
-        if hasattr(self, "datacollector"):
-            self.datacollector.collect(self)
+        self.datacollector.collect(self)
         for agent in self.persona_agents.values():
             self.persona_rows.append(agent.record(self.year))
 

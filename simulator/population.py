@@ -28,7 +28,7 @@ import numpy as np
 
 from . import state as S
 from .calibration import distinct_rows, rake
-from .params import load_params, params_dir, spec
+from .params import spec
 
 POP_SPECS = {
     "age_band_edges": spec("yr", 0, 111, kind="list", length=9),
@@ -60,10 +60,6 @@ POP_SPECS = {
 
 ROLE_HEAD, ROLE_PARTNER, ROLE_CHILD, ROLE_OTHER = 0, 1, 2, 3
 OUTSIDE_AMP = -2  # job_pole of residents working outside the metropolis
-
-
-def load_population_params(path=None) -> dict[str, Any]:
-    return load_params(path or params_dir() / "population.toml", POP_SPECS)
 
 
 @dataclass
@@ -105,7 +101,7 @@ def _poor(income: np.ndarray, hh: np.ndarray, age: np.ndarray, n_hh: int, line: 
     inc = np.bincount(hh[alive], weights=income[alive], minlength=n_hh)
     adults = np.bincount(hh[alive & (age >= 14)], minlength=n_hh)
     kids = np.bincount(hh[alive & (age < 14)], minlength=n_hh)
-    cu = 1.0 + 0.5 * np.maximum(adults - 1, 0) + 0.3 * kids
+    cu = S.consumption_units(adults, kids)
     return (inc / cu < line) & ((adults + kids) > 0)
 
 

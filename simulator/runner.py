@@ -443,7 +443,6 @@ def load_results(folder: str | Path, table: str = "metrics") -> pd.DataFrame:
     metric, group, value). Rows are sorted by run_id, then as written, so
     the table does not depend on how or in which order the runs were made.
     """
-    from .results import read_result  # noqa: F401 -- same folder format
     folder = Path(folder)
     if table not in ("metrics", "personas", "flows"):
         raise ParameterError(f"table must be metrics, personas or flows, got {table!r}")

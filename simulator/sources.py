@@ -102,7 +102,7 @@ def engagements_markdown() -> str:
         out += [f"## E{e.number}. {e.name_en} ({vivre.get(e.vivre, e.vivre)})", "",
                 f"*{e.name_fr}* — booklet {e.lines}", "", e.summary_en, "",
                 f"- Timeline: starts {e.start_year}, full effect after {e.ramp_years} years.",
-                f"- Expected outcomes: " + ", ".join(f"`{k}` {v}" for k, v in e.outcomes.items()) + ".",
+                "- Expected outcomes: " + ", ".join(f"`{k}` {v}" for k, v in e.outcomes.items()) + ".",
                 f"- Evidence: {e.evidence}.", "",
                 "| lever | mode | value | unit | source |", "|---|---|---|---|---|"]
         for lv in e.levers:

@@ -141,6 +141,12 @@ class Households:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
+def consumption_units(adults: np.ndarray, kids: np.ndarray) -> np.ndarray:
+    """OECD-modified equivalence scale used by INSEE: 1 for the first person aged 14+,
+    0.5 for each other person aged 14+, 0.3 for each child under 14."""
+    return 1.0 + 0.5 * np.maximum(adults - 1, 0) + 0.3 * kids
+
+
 def person_weight(p: Persons, h: Households) -> np.ndarray:
     """Real persons each person row stands for (its household's weight)."""
     return h.weight[p.hh]

@@ -225,12 +225,10 @@ def test_bad_scale_and_years():
 
 # ------------------------------------------------------------------ output side
 def small_exp(**kw) -> dict:
-    d = {"name": "diskfull", "description": "disk-full test sweep", "seed": 3, "scale": 0.002, "replicates": 2,
-         "end_year": 2018, "scenarios": ["baseline"],
-         "design": {"type": "grid", "levels": 2,
-                    "parameters": {"demography.fertility_factor": {"low": 0.9, "high": 1.3, "unit": "1"}}}}
-    d.update(kw)
-    return d
+    """test_runner's small grid sweep, smaller and shorter."""
+    from test_runner import small
+    return small(**{"name": "diskfull", "description": "disk-full test sweep", "seed": 3, "scale": 0.002,
+                    "end_year": 2018, **kw})
 
 
 def test_unwritable_sweep_store(tmp_path):

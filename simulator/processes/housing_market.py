@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import state as S
+
 N_TEN, N_SIZE, N_COND = 3, 2, 3
 
 
@@ -44,7 +46,7 @@ def household_facts(p, h, prm=None) -> Facts:
     adults = np.bincount(hh[p.age[al] >= 14], minlength=n)
     kids = members - adults
     income = np.bincount(hh, weights=p.income[al].astype(np.float64), minlength=n)
-    cu = 1.0 + 0.5 * np.maximum(adults - 1, 0) + 0.3 * kids  # same OECD scale as population._poor
+    cu = S.consumption_units(adults, kids)
     oldest = np.zeros(n, dtype=np.int16)
     np.maximum.at(oldest, hh, p.age[al])
     facts = Facts(members, adults, kids, income, cu, oldest, h.alive & (members > 0))

@@ -275,7 +275,7 @@ def seeker_mask(model) -> np.ndarray:
 
 
 def _matching(model, st: LabourState, prm, rng, w, separated) -> dict[str, float]:
-    p, h = model.persons, model.households
+    p = model.persons
     eco = model.economy
     seekers = np.flatnonzero(seeker_mask(model) & ~separated)
     vac = np.maximum(eco.positions - resident_filled(model) - eco.external, 0.0)
