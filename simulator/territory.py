@@ -349,15 +349,38 @@ class Territory:
         term = self.terminal_min if terminal_min is None else float(terminal_min)
         if not (speed > 0 and np.isfinite(speed)) or not (term >= 0 and np.isfinite(term)):
             raise ParameterError("road_skim: intra_speed_kmh must be > 0 and terminal_min >= 0")
-        g = sparse.csr_matrix((np.maximum(t, _EPS), (self.road_from, self.road_to)), shape=(self.n, self.n))
-        time, pred = dijkstra(g, directed=True, return_predecessors=True)
-        inc = self.road_path_links(pred)
-        dist = np.asarray(inc @ self.road_length_km).reshape(self.n, self.n)
+        time, pred = dijkstra(self.road_graph(np.maximum(t, _EPS)), directed=True, return_predecessors=True)
+        dist = self._path_length_km(pred)
         dist[~np.isfinite(time)] = np.inf
         off = ~np.eye(self.n, dtype=bool)
         time = np.where(off, time + term, self.intra_km / speed * 60.0)
         np.fill_diagonal(dist, self.intra_km)
         return time, dist, pred
+
+    def road_graph(self, link_weight: np.ndarray) -> sparse.csr_matrix:
+        """Directed road graph (n x n CSR) with one weight per link; the sparsity structure is built once."""
+        if getattr(self, "_csr", None) is None or self._csr[0] != self.n_links:
+            order = np.lexsort((self.road_to, self.road_from))
+            indptr = np.r_[0, np.cumsum(np.bincount(self.road_from, minlength=self.n))].astype(np.int32)
+            self._csr = (self.n_links, order, self.road_to[order].astype(np.int32), indptr)
+        _, order, indices, indptr = self._csr
+        return sparse.csr_matrix((np.asarray(link_weight, dtype=np.float64)[order], indices, indptr),
+                                 shape=(self.n, self.n))
+
+    def _path_length_km(self, pred: np.ndarray) -> np.ndarray:
+        """Length (km) of each OD shortest path in ``pred`` (n x n), cached by path tree and link lengths.
+
+        Shortest-path trees change rarely between the iterations of an
+        equilibrium, so the incidence walk is done once per distinct tree.
+        """
+        cache = getattr(self, "_len_cache", None)
+        if cache is None or len(cache) > 256:
+            cache = self._len_cache = {}
+        key = (np.asarray(pred).tobytes(), self.road_length_km.tobytes())
+        dist = cache.get(key)
+        if dist is None:
+            dist = cache[key] = np.asarray(self.road_path_links(pred) @ self.road_length_km).reshape(self.n, self.n)
+        return dist.copy()
 
     def road_path_links(self, pred: np.ndarray) -> sparse.csr_matrix:
         """Link incidence of each OD shortest path: (n*n) x n_links, row = o*n + d."""

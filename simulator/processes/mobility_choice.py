@@ -18,6 +18,7 @@ from . import mobility_network as N
 
 CAR, CARPOOL, TRANSIT, BIKE, WALK = range(len(S.MODES))
 NESTS = ((CAR, CARPOOL), (TRANSIT,), (BIKE, WALK))
+_NEST_OF = np.array([next(j for j, nest in enumerate(NESTS) if m in nest) for m in range(len(S.MODES))])
 CAR_OK, LICENCE_NO_CAR, NO_LICENCE = 0, 1, 2
 N_CLASSES = 3 * 2 * 2
 
@@ -127,26 +128,25 @@ def generalised_minutes(sk: Skims, prm: dict, n: int, od: np.ndarray, vot: np.nd
 
 
 def nested_logit(gc: np.ndarray, theta: float, mu: float) -> np.ndarray:
-    """Choice probabilities (k, 5) from generalised minutes (inf = unavailable)."""
-    V = -theta * gc
-    P = np.zeros_like(V)
-    iv = np.full((V.shape[0], len(NESTS)), -np.inf)
-    for j, nest in enumerate(NESTS):
-        v = V[:, nest] / mu
-        m = np.max(v, axis=1, keepdims=True)
-        ok = np.isfinite(m[:, 0])
-        e = np.where(np.isfinite(v), np.exp(v - np.where(ok[:, None], m, 0.0)), 0.0)
-        s = e.sum(axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            P[:, nest] = np.where(ok[:, None], e / np.where(s > 0, s, 1.0)[:, None], 0.0)
-            iv[ok, j] = mu * (m[ok, 0] + np.log(s[ok]))
-    top = np.max(iv, axis=1, keepdims=True)
-    ok = np.isfinite(top[:, 0])
-    pn = np.where(np.isfinite(iv), np.exp(iv - np.where(ok[:, None], top, 0.0)), 0.0)
-    pn /= np.where(pn.sum(axis=1, keepdims=True) > 0, pn.sum(axis=1, keepdims=True), 1.0)
-    for j, nest in enumerate(NESTS):
-        P[:, nest] *= pn[:, [j]]
-    return P
+    """Choice probabilities (k, 5) from generalised minutes (inf = unavailable).
+
+    Nests ``NESTS``; within a nest exp(V/mu) shares, between nests the
+    inclusive values mu (max + log sum). An unavailable mode (inf) has
+    probability 0, a nest with no available mode too.
+    """
+    V = gc * (-theta / mu)                                  # V/mu, -inf where unavailable
+    m = np.stack([V[:, list(nest)].max(axis=1) for nest in NESTS], axis=1)     # (k, nests)
+    ok = np.isfinite(m)
+    ms = np.where(ok, m, 0.0)
+    e = np.exp(V - ms[:, _NEST_OF])                         # 0 where unavailable
+    s = np.stack([e[:, list(nest)].sum(axis=1) for nest in NESTS], axis=1)
+    s_safe = np.where(ok & (s > 0), s, 1.0)
+    iv = np.where(ok, mu * (ms + np.log(s_safe)), -np.inf)
+    top = iv.max(axis=1, keepdims=True)
+    pn = np.exp(iv - np.where(np.isfinite(top), top, 0.0))
+    tot = pn.sum(axis=1, keepdims=True)
+    pn /= np.where(tot > 0, tot, 1.0)
+    return e / s_safe[:, _NEST_OF] * pn[:, _NEST_OF]
 
 
 def logsum_minutes(gc: np.ndarray, theta: float, mu: float) -> np.ndarray:

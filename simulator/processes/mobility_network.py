@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import sparse
 from scipy.sparse.csgraph import dijkstra
 
 from .. import state as S
@@ -47,8 +46,7 @@ def path_incidence(terr, pred: np.ndarray) -> np.ndarray:
 
 def shortest(terr, link_time: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Link-only shortest path times (no terminal, diagonal 0) and predecessors."""
-    g = sparse.csr_matrix((np.maximum(link_time, _EPS), (terr.road_from, terr.road_to)), shape=(terr.n, terr.n))
-    return dijkstra(g, directed=True, return_predecessors=True)
+    return dijkstra(terr.road_graph(np.maximum(link_time, _EPS)), directed=True, return_predecessors=True)
 
 
 @dataclass
