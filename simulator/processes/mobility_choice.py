@@ -20,6 +20,9 @@ CAR, CARPOOL, TRANSIT, BIKE, WALK = range(len(S.MODES))
 NESTS = ((CAR, CARPOOL), (TRANSIT,), (BIKE, WALK))
 _NEST_OF = np.array([next(j for j, nest in enumerate(NESTS) if m in nest) for m in range(len(S.MODES))])
 CAR_OK, LICENCE_NO_CAR, NO_LICENCE = 0, 1, 2
+# outer loop: the damping step is halved when the change did not fall below this fraction of the previous one
+# (a change that stalls is a two-state cycle of the fixed point, broken only by a shorter step)
+_STALL = 0.8
 N_CLASSES = 3 * 2 * 2
 
 
@@ -264,8 +267,8 @@ def equilibrate(terr, prm: dict, year: int, cells: Cells, vot_seg: np.ndarray, f
             history.append(change)
             if change < prm["outer_tol"] or k > prm["outer_max_iter"]:
                 break
-            # self-regulated step: shrink after an overshoot, recover while the change falls
-            step = max(0.5 * step, 0.05) if change > prev_change else min(1.25 * step, prm["outer_step"])
+            # self-regulated step: shrink after an overshoot or a stall, recover while the change falls
+            step = max(0.5 * step, 0.05) if change > _STALL * prev_change else min(1.25 * step, prm["outer_step"])
             prev_change = change
             D, T = D + step * (Dk - D), T + step * (tr - T)
         # loose assignments while the demand still moves, exact at the end
