@@ -219,3 +219,25 @@ def test_bad_parameter_refused():
         FabriqueModel("baseline", scale=0.005, overrides={"mobility": {"fare_mode": "free_for_all"}})
     with pytest.raises(ParameterError, match="transit_headway_scale"):
         FabriqueModel("baseline", scale=0.005, overrides={"mobility": {"transit_headway_scale": -1.0}})
+
+
+def test_carpool_passengers_need_a_driver_and_choice_agrees_with_labour(model):
+    # persons without a car ride as passengers only where they found a driver: the mode choice, the
+    # available_modes that labour uses, and best_commute apply the same persistent draw
+    p, h = model.persons, model.households
+    w = np.flatnonzero(p.alive & (p.mode >= 0) & (p.job_pole >= 0))
+    av = MB.available_modes(model, w, p.job_pole[w])
+    carless = ~av[:, CAR]
+    assert av[~carless, CARPOOL].all()
+    blocked = carless & ~av[:, CARPOOL]
+    assert 0 < blocked.sum() < carless.sum()
+    assert not np.any(p.mode[w[blocked]] == CARPOOL)
+    assert np.any(p.mode[w[carless & av[:, CARPOOL]]] == CARPOOL)
+    mode, *_ = MB.best_commute(model, w[blocked], p.job_pole[w[blocked]])
+    assert not np.any(mode == CARPOOL)
+    # more drivers (a matching platform) can only raise the availability
+    a = model.commute.carpool_avail
+    prm = dict(model.params["mobility"], carpool_match_scale=2.0)
+    o = h.pole[p.hh[w]].astype(np.int64)
+    a2 = MB.carpool_availability(model, o, p.job_pole[w].astype(np.int64), ~carless, h.weight[p.hh[w]], prm)
+    assert np.all(a2 >= a) and np.any(a2 > a) and np.all((a >= 0) & (a2 <= 1))

@@ -45,7 +45,9 @@ def acceptable(model, persons: np.ndarray, poles: np.ndarray, max_time: np.ndarr
     """Whether some available mode reaches the pole within the person's time and cost limits.
 
     Uses the mobility process's skims (``model.commute.time`` / ``.cost_month``,
-    [5, n, n]), its ``available_modes`` and the transit aid
+    [5, n, n]), its ``available_modes`` on each (person, pole) pair (so a
+    person without a car rides as a carpool passenger only where they find a
+    driver, as in the mode choice) and the transit aid
     ``model.mobility_aid_eur_month``. Returns (ok, monthly cost of the
     cheapest acceptable mode). Without a mobility process nothing is
     refused for transport and the cost is 0.
@@ -62,7 +64,7 @@ def acceptable(model, persons: np.ndarray, poles: np.ndarray, max_time: np.ndarr
         _, t, cost, _ = mob.best_commute(model, persons, d)
         ok = np.isfinite(t) & (t <= max_time) & (cost <= max_cost)
         return ok, np.where(ok, cost, 0.0)
-    avail = np.asarray(mob.available_modes(model, persons), dtype=bool).T        # [5, k]: one row per mode
+    avail = np.asarray(mob.available_modes(model, persons, d), dtype=bool).T     # [5, k]: one row per mode
     t = np.asarray(c.time)[:, o, d]
     cost = np.asarray(c.cost_month, dtype=float)[:, o, d]
     aid_all = np.asarray(getattr(model, "mobility_aid_eur_month", np.zeros(0)), dtype=float)

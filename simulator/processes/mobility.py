@@ -3,7 +3,9 @@
 Every commuting worker (employed, with a job pole) chooses one of
 ``state.MODES`` (car alone, carpool, transit, bike, walk) by a nested logit
 on generalised cost (perceived time + money / value of time - constants),
-with availability from licence, household cars and age. Workers are
+with availability from licence, household cars and age; persons without
+a car ride as carpool passengers only if they find a driver on their OD
+(:func:`carpool_availability`, a persistent draw per person). Workers are
 aggregated into OD cells (home pole, job pole, segment, availability class),
 so the choice <-> congestion loop (BPR links, Frank-Wolfe user equilibrium,
 transit crowding) costs the same at any scale; then each worker draws a mode
@@ -16,7 +18,8 @@ Published on the model after ``init`` and every ``step``:
   mode is unavailable), ``free_time`` (n x n free-flow car time), ``year``;
 * persons.mode / commute_min / mobility_cost of every worker;
 * :func:`best_commute` and :func:`available_modes` for the labour and housing
-  processes;
+  processes (both apply the carpool-passenger availability of ``model.commute``,
+  like the mode choice);
 * ``model.mobility_aid_eur_month``: per-person transit aid (EUR/month) that
   labour fills for job seekers; it is taken off the transit monthly cost.
 
@@ -61,6 +64,7 @@ SPECS = {
     "nest_scale": spec("1", 0.05, 1), "wait_weight": spec("1", 0.5, 5), "access_weight": spec("1", 0.5, 5),
     "crowding_alpha": spec("1", 0, 5), "crowding_beta": spec("1", 0, 10), "transit_background_share": spec("1", 0, 0.95),
     "carpool_occupancy": spec("persons/vehicle", 1.5, 8), "carpool_detour_min": spec("min", 0, 60),
+    "carpool_match_drivers": spec("workers", 1, 1e7), "carpool_match_scale": spec("1", 0, 100), "carpool_household_driver_prob": spec(**_share),
     "bike_max_km": spec("km", 0, 100), "walk_max_km": spec("km", 0, 30), "walk_speed_kmh": spec("km/h", 1, 10),
     "mobility_limit_age": spec("yr", 40, 120, kind="int"), "walk_max_km_limited": spec("km", 0, 30),
     "mode_redraw_rate": spec("1/yr", 0, 1),
@@ -101,11 +105,13 @@ class Commute:
     skims: C.Skims = field(repr=False, default=None)
     params: dict = field(repr=False, default_factory=dict)   # the parameters these skims were built with
     vot_seg: np.ndarray = field(repr=False, default=None)    # EUR/h per segment index
+    carpool_avail: np.ndarray = field(repr=False, default=None)  # [n, n] P(a car-less worker finds a driver)
 
 
 @dataclass
 class MobilityState:
     u: np.ndarray                       # persistent taste draw per person (mode habits)
+    v: np.ndarray                       # persistent driver-match draw per person (carpool passengers)
     free: tuple                         # (free-flow car time, link-only free-flow SP)
     active_dist: np.ndarray             # km on the road network (diagonal intra_km)
     pop0: float
@@ -151,19 +157,75 @@ def car_access(model, idx: np.ndarray) -> np.ndarray:
     return np.where(lic & car, C.CAR_OK, np.where(lic, C.LICENCE_NO_CAR, C.NO_LICENCE)).astype(np.int64)
 
 
-def _classes(model, idx: np.ndarray, prm: dict) -> np.ndarray:
+def carpool_availability(model, o: np.ndarray, d: np.ndarray, car_ok: np.ndarray, w: np.ndarray,
+                         prm: dict) -> np.ndarray:
+    """Probability that a worker without a car finds a driver on each OD: [n, n].
+
+    a_od = 1 - exp(-carpool_match_scale x drivers_od / carpool_match_drivers),
+    drivers_od = real workers (household weights) with a licence and a
+    household car commuting from home pole o to job pole d (o, d, car_ok, w:
+    one entry per worker). Matching platforms (``carpool_match_scale`` > 1)
+    enlarge the pool of drivers a passenger can reach.
+    """
+    n = model.territory.n
+    drivers = np.bincount(o * n + d, weights=w * car_ok, minlength=n * n).reshape(n, n)
+    return 1.0 - np.exp(-prm["carpool_match_scale"] * drivers / prm["carpool_match_drivers"])
+
+
+def _driver_draw(model, idx: np.ndarray) -> np.ndarray:
+    """Persistent uniform draw of each person for finding a carpool driver (new persons drawn on demand).
+
+    A dedicated stream, so the draws of the mobility stream (mode tastes, licences, cars) are unchanged
+    and two runs with the same seed share each person's draw (common random numbers).
+    """
+    st: MobilityState = model.mobility_state
+    st.v = _resize(st.v, model.persons.n, np.nan)
+    new = np.flatnonzero(np.isnan(st.v))
+    if new.size:
+        st.v[new] = model.stream("mobility_carpool_match").random(new.size)
+    return st.v[idx]
+
+
+def _no_driver(model, idx: np.ndarray, o: np.ndarray, d: np.ndarray, avail: np.ndarray | None) -> np.ndarray:
+    """True for persons who found no carpool driver on (o, d) (only meaningful without car access).
+
+    A person without a licence in a household with a car also has a household
+    driver with probability ``carpool_household_driver_prob``:
+    P(driver) = 1 - (1 - a_od) (1 - household).
+    """
+    if avail is None:
+        return np.zeros(idx.size, dtype=bool)
+    hh_car = model.households.car[model.persons.hh[idx]] > 0
+    miss = (1.0 - avail[o, d]) * (1.0 - model.params["mobility"]["carpool_household_driver_prob"] * hh_car)
+    return _driver_draw(model, idx) >= 1.0 - miss
+
+
+def _classes(model, idx: np.ndarray, prm: dict, no_driver: np.ndarray | None = None) -> np.ndarray:
     p = model.persons
     limited = p.age[idx] >= prm["mobility_limit_age"]
-    return C.person_class(car_access(model, idx), limited, model.mobility_aid_eur_month[idx] > 0)
+    return C.person_class(car_access(model, idx), limited, model.mobility_aid_eur_month[idx] > 0, no_driver)
 
 
-def available_modes(model, persons_idx: np.ndarray) -> np.ndarray:
-    """Modes each person can use at all (OD distance limits aside): bool [k, 5]."""
+def available_modes(model, persons_idx: np.ndarray, job_poles: np.ndarray | None = None) -> np.ndarray:
+    """Modes each person can use at all (OD distance limits aside): bool [k, 5].
+
+    With ``job_poles`` (one per person, >= 0 inside AMP) carpool is available to
+    a person without car access only if they find a driver on that OD (the
+    availability of the last solve, ``model.commute.carpool_avail``), as in the
+    mode choice; without it, carpool is listed as available to everyone.
+    """
     idx = np.asarray(persons_idx, dtype=np.int64)
     prm = model.params["mobility"]
     out = np.ones((idx.size, len(S.MODES)), dtype=bool)
-    out[:, CAR] = car_access(model, idx) == C.CAR_OK
+    car = car_access(model, idx) == C.CAR_OK
+    out[:, CAR] = car
     out[:, BIKE] = model.persons.age[idx] < prm["mobility_limit_age"]
+    c = getattr(model, "commute", None)
+    if job_poles is not None and c is not None and c.carpool_avail is not None:
+        job = np.asarray(job_poles, dtype=np.int64)
+        ii = np.flatnonzero(job >= 0)
+        o = model.households.pole[model.persons.hh[idx[ii]]].astype(np.int64)
+        out[ii, CARPOOL] = car[ii] | ~_no_driver(model, idx[ii], o, job[ii], c.carpool_avail)
     return out
 
 
@@ -172,7 +234,8 @@ def init(model) -> None:
     terr = model.territory
     t0 = terr.road_fftime_min
     ff_time, _, ff_sp = N.car_skim(terr, t0, model.params["mobility"])
-    model.mobility_state = MobilityState(u=model.stream("mobility").random(model.persons.n), free=(ff_time, ff_sp),
+    model.mobility_state = MobilityState(u=model.stream("mobility").random(model.persons.n),
+                                         v=np.zeros(0), free=(ff_time, ff_sp),
                                          active_dist=terr.active_skim()[2], pop0=model.population())
     if not hasattr(model, "mobility_aid_eur_month"):
         model.mobility_aid_eur_month = np.zeros(model.persons.n, dtype=np.float64)
@@ -252,10 +315,12 @@ def _solve(model) -> None:
     st.u[idx] = u
     o = h.pole[p.hh[idx]].astype(np.int64)
     d = p.job_pole[idx].astype(np.int64)
-    cls = _classes(model, idx, prm)
+    w_idx = h.weight[p.hh[idx]]
+    avail = carpool_availability(model, o, d, car_access(model, idx) == C.CAR_OK, w_idx, prm)
+    cls = _classes(model, idx, prm, _no_driver(model, idx, o, d, avail))
     aid = model.mobility_aid_eur_month[idx]
     cells = C.build_cells(n, len(model.segment_ids), idx, o, d, p.segment[idx].astype(np.int64), cls,
-                          h.weight[p.hh[idx]], aid)
+                          w_idx, aid)
     eq = C.equilibrate(terr, prm, model.year, cells, vot_seg, st.free, st.active_dist, st.A, st.link_time, st.crowd,
                        st.background, model.population() / st.pop0, st.transit_cache)
     st.A, st.link_time, st.link_flow = eq.assignment.A, eq.assignment.time, eq.assignment.flow
@@ -288,7 +353,7 @@ def _solve(model) -> None:
     m_out, t_out, c_out = _outside(model, out, prm)
     p.mode[out], p.commute_min[out], p.mobility_cost[out] = m_out, t_out, c_out
     model.commute = Commute(time=sk.time, cost_month=sk.cost_month, free_time=sk.free_time, year=model.year,
-                            skims=sk, params=dict(prm), vot_seg=vot_seg)
+                            skims=sk, params=dict(prm), vot_seg=vot_seg, carpool_avail=avail)
 
 
 def _outside(model, idx: np.ndarray, prm: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -336,7 +401,7 @@ def best_commute(model, persons_idx: np.ndarray, job_poles: np.ndarray
         ii = np.flatnonzero(inside)
         o = h.pole[p.hh[idx[ii]]].astype(np.int64)
         d = job[ii]
-        cls = _classes(model, idx[ii], prm)
+        cls = _classes(model, idx[ii], prm, _no_driver(model, idx[ii], o, d, c.carpool_avail))
         gc = C.generalised_minutes(c.skims, prm, n, o * n + d, vot[ii], cls, aid[ii])
         best = np.argmin(gc, axis=1)
         g = gc[np.arange(ii.size), best]

@@ -3,9 +3,11 @@
 Workers are aggregated into cells (home pole, job pole, persona segment,
 availability class) with ``np.bincount``; choice probabilities are computed
 per cell, so the equilibrium loop costs the same at any scale. The class of
-a person packs three flags: car access (0 licence and household car,
-1 licence without car, 2 no licence), limited mobility (age >= limit) and
-whether the person receives a transit aid (labour's mobility aid).
+a person packs four flags: car access (0 licence and household car,
+1 licence without car, 2 no licence), limited mobility (age >= limit),
+whether the person receives a transit aid (labour's mobility aid) and, for
+persons without car access, whether no driver is found on their OD (then
+they cannot ride as carpool passengers; see ``mobility.carpool_availability``).
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ CAR_OK, LICENCE_NO_CAR, NO_LICENCE = 0, 1, 2
 # outer loop: the damping step is halved when the change did not fall below this fraction of the previous one
 # (a change that stalls is a two-state cycle of the fixed point, broken only by a shorter step)
 _STALL = 0.8
-N_CLASSES = 3 * 2 * 2
+N_CLASSES = 3 * 2 * 2 * 2
 
 
 # ---------------------------------------------------------------- skims
@@ -98,8 +100,13 @@ def build_skims(terr, prm: dict, year: int, link_time: np.ndarray, crowd: np.nda
 
 
 # ---------------------------------------------------------------- utilities
-def person_class(car_access: np.ndarray, limited: np.ndarray, aided: np.ndarray) -> np.ndarray:
-    return (car_access + 3 * limited.astype(np.int64) + 6 * aided.astype(np.int64)).astype(np.int64)
+def person_class(car_access: np.ndarray, limited: np.ndarray, aided: np.ndarray,
+                 no_driver: np.ndarray | None = None) -> np.ndarray:
+    """Class index: car access + 3 limited + 6 aided + 12 no driver (the last only without car access)."""
+    cls = car_access + 3 * limited.astype(np.int64) + 6 * aided.astype(np.int64)
+    if no_driver is not None:
+        cls = cls + 12 * (no_driver & (car_access != CAR_OK)).astype(np.int64)
+    return cls.astype(np.int64)
 
 
 def generalised_minutes(sk: Skims, prm: dict, n: int, od: np.ndarray, vot: np.ndarray, cls: np.ndarray,
@@ -108,11 +115,13 @@ def generalised_minutes(sk: Skims, prm: dict, n: int, od: np.ndarray, vot: np.nd
 
     gc_m = perceived time + money per trip x 60 / VOT - ASC_m (carpool: the
     passenger constant for persons without a car), money per trip = monthly
-    cost / (2 x working days).
+    cost / (2 x working days). Carpool is unavailable to persons without car
+    access who found no driver on their OD (class flag 12).
     """
     o, d = od // n, od % n
     car_access = cls % 3
     limited = (cls // 3) % 2 == 1
+    no_driver = (cls // 12) % 2 == 1
     trips = 2.0 * prm["working_days_month"]
     asc = prm["asc_min"]
     perc = sk.perceived[:, o, d].T.copy()                       # (k, 5)
@@ -124,6 +133,7 @@ def generalised_minutes(sk: Skims, prm: dict, n: int, od: np.ndarray, vot: np.nd
     gc -= np.array([asc.get(m, 0.0) for m in S.MODES])[None, :]
     gc[:, CARPOOL] += np.where(car_access != CAR_OK, asc.get("carpool", 0.0) - prm["asc_carpool_passenger_min"], 0.0)
     gc[car_access != CAR_OK, CAR] = np.inf
+    gc[no_driver, CARPOOL] = np.inf
     gc[limited, BIKE] = np.inf
     gc[limited & ~sk.walk_ok_limited[o, d], WALK] = np.inf
     gc[~np.isfinite(perc) | ~np.isfinite(money)] = np.inf
