@@ -32,18 +32,17 @@ class Groups:
         self.pole_ids = model.territory.ids
         self.n_seg, self.n_pole = len(self.seg_ids), len(self.pole_ids)
         self.n_cell = self.n_seg * self.n_pole
-        self.p_seg = p.segment.astype(np.int64)
-        self.p_pole = h.pole[p.hh].astype(np.int64)
+        # int32 keys: the (segment, pole) cell of every row, computed once per collection
+        self.h_seg = h.segment.astype(np.int32)
+        self.h_pole = h.pole.astype(np.int32)
+        self.h_key = self.h_seg * np.int32(self.n_pole) + self.h_pole
+        self.p_key = p.segment.astype(np.int32) * np.int32(self.n_pole) + self.h_pole[p.hh]
         self.p_w = h.weight[p.hh] * p.alive
-        self.h_seg = h.segment.astype(np.int64)
-        self.h_pole = h.pole.astype(np.int64)
         members = np.bincount(p.hh[p.alive], minlength=h.n)
         self.h_alive = h.alive & (members > 0)
         self.h_w = h.weight * self.h_alive
         self.h_members = members
         self.p_live = p.alive & (self.p_w > 0)
-        self.p_key = self.p_seg * self.n_pole + self.p_pole
-        self.h_key = self.h_seg * self.n_pole + self.h_pole
         self._cache: dict = {}
 
     def level(self, level: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -8,7 +8,9 @@ network (Mesa's discrete-space Network), bound to their person rows.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
+import copy
 import importlib
 import importlib.util
 import time
@@ -95,8 +97,12 @@ class FabriqueModel(mesa.Model):
     def __init__(self, scenario: str | Scenario = "baseline", scale: float = 0.01, seed: int = 1,
                  replicate: int = 0, start_year: int | None = None, end_year: int | None = None,
                  strict: bool = False, overrides: dict[str, dict[str, Any]] | None = None,
-                 territory=None, personas=None, processes: tuple[str, ...] | None = None) -> None:
+                 territory=None, personas=None, processes: tuple[str, ...] | None = None,
+                 overlap_metrics: bool = True) -> None:
         super().__init__(seed=seed)
+        self.overlap_metrics = bool(overlap_metrics)
+        self._metrics_pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._pending_metrics: concurrent.futures.Future | None = None
         with _one_blas_thread():
             self._init(scenario, scale, seed, replicate, start_year, end_year, strict, overrides, territory,
                        personas, processes)
@@ -162,7 +168,7 @@ class FabriqueModel(mesa.Model):
         self.persona_agents = {pid: PersonaAgent(self, next(p for p in self.personas if p.id == pid), row)
                                for pid, row in sorted(self.named.items(),
                                                       key=lambda kv: self.segment_ids.index(kv[0]))}
-        self.metric_rows: list[tuple] = []
+        self._metric_rows: list[tuple] = []
         self.persona_rows: list[dict[str, Any]] = []
         self.flow_rows: list[tuple] = []
         self._last_population = self.population()
@@ -232,6 +238,7 @@ class FabriqueModel(mesa.Model):
         self._timed("metrics", t)
         self.running = self.year < self.end_year
         if not self.running:  # a finished model must be collectable (mesa 3.3 keeps models alive)
+            self.wait_metrics()
             from .results import release_model
             release_model(self)
 
@@ -246,18 +253,90 @@ class FabriqueModel(mesa.Model):
 
     # ------------------------------------------------------------ outputs
     def collect(self, events: dict[str, float] | None) -> None:
-        g = M.Groups(self)
-        rows = M.demography_metrics(self, g, events)
-        rows += M.status_shares(self, g)
+        """Record the year: persona rows, flows and the DataCollector now; the metric rows from a snapshot.
+
+        With ``overlap_metrics`` (default) the metric rows of year t are
+        computed in a background thread from a copy of the state (taken
+        here) while the processes of year t+1 run, so the second core does
+        the bookkeeping; the rows are the same as computed in line (the
+        snapshot is the state at this point and metrics draw no random
+        numbers). ``metric_rows`` waits for the pending year.
+        """
         for mod in self.processes.values():
-            if hasattr(mod, "metrics"):
-                rows += mod.metrics(self, g)
             if hasattr(mod, "flows"):
                 self.flow_rows += [(self.year,) + r for r in mod.flows(self)]
-        self.metric_rows += [(self.year,) + r for r in rows]
         self.datacollector.collect(self)
         for agent in self.persona_agents.values():
             self.persona_rows.append(agent.record(self.year))
+        self.wait_metrics()
+        if not self.overlap_metrics:
+            self._metric_rows += self._compute_metrics(self, events)[0]
+            return
+        snap = self._snapshot()
+        if self._metrics_pool is None:
+            self._metrics_pool = concurrent.futures.ThreadPoolExecutor(max_workers=1,
+                                                                       thread_name_prefix="fabrique-metrics")
+        self._pending_metrics = self._metrics_pool.submit(self._compute_metrics, snap, events)
+
+    @staticmethod
+    def _compute_metrics(model: "FabriqueModel", events: dict[str, float] | None) -> tuple[list[tuple], float]:
+        t = time.perf_counter()
+        g = M.Groups(model)
+        rows = M.demography_metrics(model, g, events)
+        rows += M.status_shares(model, g)
+        for mod in model.processes.values():
+            if hasattr(mod, "metrics"):
+                rows += mod.metrics(model, g)
+        return [(model.year,) + r for r in rows], time.perf_counter() - t
+
+    #: attributes shared (not copied) by the metrics snapshot: read-only during a run, or not read by metrics
+    _SHARED = frozenset({"territory", "personas", "segment_ids", "processes", "scenario", "network", "persona_agents",
+                         "datacollector", "_metric_rows", "persona_rows", "flow_rows", "_streams", "timings",
+                         "_metrics_pool", "_pending_metrics", "rng", "random", "_rng", "_agents", "_agents_by_type",
+                         "_all_agents", "_user_step", "step", "_base_params"})
+
+    def _snapshot(self) -> "FabriqueModel":
+        """A detached copy of the model's state for the metric functions (not a runnable model).
+
+        Every attribute a process may change in place next year (arrays,
+        state dataclasses, parameter dicts) is deep-copied; the territory,
+        personas and run plumbing are shared.
+        """
+        snap = object.__new__(type(self))
+        memo: dict[int, Any] = {}
+        shared = set(self._SHARED)
+        for mod in self.processes.values():   # state no metric function reads: shared, not copied
+            for path in getattr(mod, "METRICS_UNREAD", ()):
+                attr, _, field = path.partition(".")
+                if not field:
+                    shared.add(attr)
+                elif hasattr(self, attr):
+                    obj = getattr(getattr(self, attr), field, None)
+                    if obj is not None:
+                        memo[id(obj)] = obj
+        state = {}
+        for k, v in self.__dict__.items():
+            state[k] = v if k in shared or isinstance(v, (int, float, str, bool, type(None))) \
+                else copy.deepcopy(v, memo)
+        snap.__dict__.update(state)
+        return snap
+
+    def wait_metrics(self) -> None:
+        """Wait for the metric rows being computed in the background (re-raises its error)."""
+        fut, self._pending_metrics = self._pending_metrics, None
+        if fut is not None:
+            rows, dt = fut.result()
+            self._metric_rows += rows
+            self.timings["metrics_background"] = self.timings.get("metrics_background", 0.0) + dt
+        if not self.running and self._metrics_pool is not None:
+            self._metrics_pool.shutdown(wait=True)
+            self._metrics_pool = None
+
+    @property
+    def metric_rows(self) -> list[tuple]:
+        """Tidy metric rows (year, metric, group, value) of every collected year."""
+        self.wait_metrics()
+        return self._metric_rows
 
     def check_invariants(self, events: dict[str, float]) -> None:
         errors: list[str] = []

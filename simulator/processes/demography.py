@@ -51,6 +51,28 @@ def _protected(model) -> np.ndarray:
     return prot_h[p.hh]
 
 
+class _Households:
+    """Living members and age of the oldest member per household row, kept up to date during the step.
+
+    Computed in one pass over the persons after the deaths, then updated
+    for each event (births, emigration, new households) instead of being
+    recounted over every row.
+    """
+
+    def __init__(self, p, h) -> None:
+        al = np.flatnonzero(p.alive)
+        hh = p.hh[al]
+        self.members = np.bincount(hh, minlength=h.n)
+        self.oldest = np.zeros(h.n, dtype=np.int16)
+        np.maximum.at(self.oldest, hh, p.age[al])
+
+    def grow(self, n: int) -> None:
+        k = n - self.members.size
+        if k > 0:
+            self.members = np.concatenate([self.members, np.zeros(k, self.members.dtype)])
+            self.oldest = np.concatenate([self.oldest, np.zeros(k, self.oldest.dtype)])
+
+
 def step(model) -> dict[str, float]:
     """Advance one year. Returns real-unit counts for the metrics."""
     prm: dict[str, Any] = model.params["demography"]
@@ -59,31 +81,27 @@ def step(model) -> dict[str, float]:
     prot = _protected(model)
 
     # --- ageing
-    ageing = p.alive & ~prot
-    p.age[ageing] += 1
+    ai = np.flatnonzero(p.alive & ~prot)
+    p.age[ai] += 1
 
     # --- deaths (mortality by age from a table over ages, not a pass of exp over every row)
-    alive = ageing
     ages = np.arange(int(p.age.max()) + 1 if p.n else 1, dtype=np.float64)
     qa = prm["mortality_makeham_c"] + np.exp(prm["mortality_log_a"] + prm["mortality_log_b"] * ages)
     qa = qa[None, :] * np.array([prm["mortality_female_factor"], prm["mortality_male_factor"]])[:, None]  # [sex, age]
     qa = np.minimum(np.where(ages <= 1, np.maximum(qa, prm["infant_mortality"]), qa), 1.0)
-    r = rng.random(p.n)                                  # one draw per row, as ever; rates only for the living
-    ai = np.flatnonzero(alive)
     q = qa[(p.sex[ai] == 1).astype(np.intp), np.maximum(p.age[ai], 0)]
-    dies = np.zeros(p.n, dtype=bool)
-    dies[ai[r[ai] < q]] = True
+    dies = ai[rng.random(ai.size) < q]                     # one draw per living, non-archetype person
     deaths = float(h.weight[p.hh[dies]].sum())
     _leave(model, dies)
+    hs = _Households(p, h)
+    ai = ai[p.alive[ai]]
 
     # --- births (to living women 15-49 of non-protected households)
-    alive = p.alive & ~prot
-    women = alive & (p.sex == 0) & (p.age >= 15) & (p.age <= 49)
-    wi = np.flatnonzero(women)
-    r = rng.random(p.n)
+    age_ai = p.age[ai]
+    wi = ai[(p.sex[ai] == 0) & (age_ai >= 15) & (age_ai <= 49)]
     band = np.clip((p.age[wi] - 15) // 5, 0, 6)
     f = np.asarray(prm["fertility_by_age"])[band] * prm["fertility_factor"]
-    mothers = wi[r[wi] < f]
+    mothers = wi[rng.random(wi.size) < f]
     births = float(h.weight[p.hh[mothers]].sum())
     if mothers.size:
         k = mothers.size
@@ -93,61 +111,68 @@ def step(model) -> dict[str, float]:
             edu=np.zeros(k, np.int8), status=np.full(k, S.CHILD, np.int8),
             licence=np.zeros(k, bool), income=np.zeros(k, np.float32), alive=np.ones(k, bool))
         p.append(baby)
-        prot = np.concatenate([prot, np.zeros(k, bool)])
+        hs.members += np.bincount(baby.hh, minlength=h.n)
 
-    # --- life-course transitions
-    _transitions(model, prm, rng, prot)
+    # --- life-course transitions (the living non-archetype adults; newborns are children)
+    _transitions(model, prm, rng, ai)
 
     # --- young adults leaving the parental home
-    left_home = _leave_home(model, prm, rng, prot)
+    left_home = _leave_home(model, prm, rng, ai, hs)
 
     # --- migration
-    emigrants, immigrants = _migration(model, prm, rng)
+    emigrants, immigrants = _migration(model, prm, rng, hs)
     return {"births": births, "deaths": deaths, "emigrants": emigrants, "immigrants": immigrants,
             "net_migration": immigrants - emigrants, "left_home": left_home}
 
 
-def _leave(model, mask: np.ndarray) -> None:
-    """Remove persons (death or emigration): free their job, close empty households."""
+def _leave(model, rows: np.ndarray, members: np.ndarray | None = None) -> None:
+    """Remove persons (death or emigration): free their job, close the households left empty.
+
+    ``members``: living members per household before the removal (updated
+    in place); without it they are counted.
+    """
     p, h = model.persons, model.households
-    p.alive[mask] = False
-    p.job_pole[mask] = -1
-    p.sector[mask] = -1
-    p.mode[mask] = S.NO_MODE
-    members = np.bincount(p.hh[p.alive], minlength=h.n)
-    emptied = h.alive & (members == 0)
-    h.alive[emptied] = False
+    if rows.size == 0:
+        return
+    p.alive[rows] = False
+    p.job_pole[rows] = -1
+    p.sector[rows] = -1
+    p.mode[rows] = S.NO_MODE
+    if members is None:
+        members = np.bincount(p.hh[p.alive], minlength=h.n)
+    else:
+        members -= np.bincount(p.hh[rows], minlength=members.size)
+    touched = np.unique(p.hh[rows])
+    h.alive[touched[members[touched] == 0]] = False
 
 
-def _transitions(model, prm, rng, prot) -> None:
+def _transitions(model, prm, rng, ai: np.ndarray) -> None:
+    """School leavers, students finishing, retirement; ``ai`` = living non-archetype rows."""
     p = model.persons
-    alive = p.alive & ~prot
-    n = p.n
-    u = rng.random(n)
+    st = p.status[ai]
+    age = p.age[ai]
     # school leavers at 18: higher education or the labour market
-    leavers = alive & (p.status == S.CHILD) & (p.age >= 18)
-    to_higher = leavers & (u < prm["higher_ed_entry_rate"])
+    leavers = ai[(st == S.CHILD) & (age >= 18)]
+    higher = rng.random(leavers.size) < prm["higher_ed_entry_rate"]
+    to_higher, to_work = leavers[higher], leavers[~higher]
     p.status[to_higher] = S.STUDENT
     p.income[to_higher] = model.params["population"]["income_student"]
     p.edu[to_higher] = S.EDU_BAC
-    to_work = leavers & ~to_higher
     p.status[to_work] = S.UNEMPLOYED
-    # students finish
+    # students finish (students of this year's intake do not)
     fr = np.asarray(prm["student_finish_rate"])
-    stud = np.flatnonzero(alive & (p.status == S.STUDENT))     # the rates only for students (not every row)
+    stud = ai[st == S.STUDENT]
     sa = p.age[stud]
     rate = np.where(sa <= 20, fr[0], np.where(sa <= 24, fr[1], fr[2]))
     rate = np.where(sa >= 30, 1.0, rate)
-    finish = np.zeros(n, dtype=bool)
-    finish[stud[u[stud] < rate]] = True
-    p.edu[finish & (p.age >= 21)] = S.EDU_HIGHER
+    finish = stud[rng.random(stud.size) < rate]
+    p.edu[finish[p.age[finish] >= 21]] = S.EDU_HIGHER
     p.skill[finish] = p.edu[finish]
     p.status[finish] = S.UNEMPLOYED
     # retirement
     r0, r1 = prm["retirement_age"]
-    in_lf = alive & ((p.status == S.EMPLOYED) | (p.status == S.UNEMPLOYED) | (p.status == S.INACTIVE))
-    u2 = rng.random(n)
-    retire = in_lf & (((p.age >= r0) & (u2 < prm["retirement_rate"])) | (p.age >= r1))
+    in_lf = ai[((st == S.EMPLOYED) | (st == S.UNEMPLOYED) | (st == S.INACTIVE)) & (age >= r0)]
+    retire = in_lf[(rng.random(in_lf.size) < prm["retirement_rate"]) | (p.age[in_lf] >= r1)]
     pension = model.params["population"]["pension_median"]
     floor = prm["minimum_pension_share"] * pension
     p.income[retire] = np.where(p.status[retire] == S.EMPLOYED,
@@ -155,19 +180,19 @@ def _transitions(model, prm, rng, prot) -> None:
     p.status[retire] = S.RETIRED
     p.job_pole[retire] = -1
     p.sector[retire] = -1
-    # new job seekers and the newly retired get the benefit / pension income
-    new_seekers = to_work | finish
+    # new job seekers get the benefit income
+    new_seekers = np.concatenate([to_work, finish])
+    new_seekers = new_seekers[p.status[new_seekers] == S.UNEMPLOYED]
     p.income[new_seekers] = model.params["population"]["income_unemployed"] * prm["new_seeker_income_share"]
 
 
-def _leave_home(model, prm, rng, prot) -> float:
+def _leave_home(model, prm, rng, ai: np.ndarray, hs: _Households) -> float:
     p, h = model.persons, model.households
-    alive = p.alive
-    oldest = np.zeros(h.n, dtype=np.int16)
-    np.maximum.at(oldest, p.hh[alive], p.age[alive])
-    cand = alive & ~prot & (p.age >= 18) & (p.age <= 29) & (oldest[p.hh] - p.age >= 16) \
-        & (p.status != S.CHILD)
-    movers = np.flatnonzero(cand & (rng.random(p.n) < prm["leave_home_rate"]))
+    ai = ai[p.alive[ai]]
+    age = p.age[ai]
+    cand = ai[(age >= 18) & (age <= 29) & (p.status[ai] != S.CHILD)]
+    cand = cand[hs.oldest[p.hh[cand]] - p.age[cand] >= 16]
+    movers = cand[rng.random(cand.size) < prm["leave_home_rate"]]
     if movers.size == 0:
         return 0.0
     old_hh = p.hh[movers]
@@ -180,19 +205,21 @@ def _leave_home(model, prm, rng, prot) -> float:
         energy_cost=np.zeros(k, np.float32))
     rows = h.append(new_h)
     p.hh[movers] = rows.astype(np.int32)
+    hs.members -= np.bincount(old_hh, minlength=hs.members.size)   # the parents' oldest member stays (16+ years older)
+    hs.grow(h.n)
+    hs.members[rows] = 1
+    hs.oldest[rows] = p.age[movers]
     model.on_new_households(rows, reason="left_home")
     return float(h.weight[rows].sum())
 
 
-def _migration(model, prm, rng) -> tuple[float, float]:
+def _migration(model, prm, rng, hs: _Households) -> tuple[float, float]:
     p, h = model.persons, model.households
+    hs.grow(h.n)
+    size, oldest = hs.members, hs.oldest
     prot_h = np.zeros(h.n, dtype=bool)
     prot_h[model.named_households] = True
-    alive_p = p.alive
-    pop = float(h.weight[p.hh[alive_p]].sum())
-    size = np.bincount(p.hh[alive_p], minlength=h.n)
-    oldest = np.zeros(h.n, dtype=np.int16)
-    np.maximum.at(oldest, p.hh[alive_p], p.age[alive_p])
+    pop = float((h.weight * size)[h.alive].sum())
     a0, a1 = prm["migrant_head_age"]
     hh_ok = h.alive & (size > 0) & ~prot_h
     young = hh_ok & (oldest >= a0) & (oldest <= a1)
@@ -202,32 +229,33 @@ def _migration(model, prm, rng) -> tuple[float, float]:
     pref_out = np.where(young, k, 1.0) * hh_ok
     pref_in = np.where(young | retirees, k, 1.0) * hh_ok
 
+    real = h.weight * size          # persons each household row stands for
+    elig = np.flatnonzero(hh_ok)    # the same support for both draws
+    r_elig = real[elig]
+
     def draw(target_persons: float, pref: np.ndarray) -> np.ndarray:
-        if target_persons <= 0 or pref.sum() == 0:
+        """Households drawn with probability proportional to ``pref``, without replacement, until their
+        persons reach the target (the last one by stochastic rounding, so the expectation is exact)."""
+        if target_persons <= 0 or elig.size == 0:
             return np.zeros(0, dtype=np.int64)
-        real = h.weight * size  # persons each household row stands for
-        # expected draws: choose households with prob proportional to pref, without replacement
-        order = np.flatnonzero(pref > 0)
         # Efraimidis-Spirakis weighted order without replacement, in its exponential form:
-        # key = E / pref with E ~ Exp(1); the smallest keys come first (negated below)
-        keys = -rng.standard_exponential(order.size) / pref[order]
-        # only the head of the order is needed: partial sort of the largest keys, widened until
+        # key = E / pref with E ~ Exp(1); the smallest keys come first
+        keys = rng.standard_exponential(elig.size, dtype=np.float32) / pref[elig].astype(np.float32)
+        # only the head of the order is needed: partial sort of the smallest keys, widened until
         # the persons they hold reach the target (same result as a full sort)
-        r = real[order]
-        top = min(order.size, max(1024, int(4 * target_persons / max(r.mean(), 1e-12))))
+        top = min(elig.size, max(1024, int(4 * target_persons / max(r_elig.mean(), 1e-12))))
         while True:
-            if top >= order.size:
-                head = np.argsort(-keys)
+            if top >= elig.size:
+                head = np.argsort(keys, kind="stable")
             else:
-                part = np.argpartition(-keys, top)[:top]
-                head = part[np.argsort(-keys[part])]
-            cum = np.cumsum(r[head])
-            if top >= order.size or cum[-1] > target_persons:
+                part = np.argpartition(keys, top)[:top]
+                head = part[np.argsort(keys[part], kind="stable")]
+            cum = np.cumsum(r_elig[head])
+            if top >= elig.size or cum[-1] > target_persons:
                 break
             top *= 2
-        order = order[head]
+        order = elig[head]
         k = int(np.searchsorted(cum, target_persons))
-        # stochastic rounding of the last household keeps the expectation exact
         if k < order.size:
             prev = cum[k - 1] if k > 0 else 0.0
             if rng.random() < (target_persons - prev) / max(real[order[k]], 1e-12):
@@ -241,9 +269,10 @@ def _migration(model, prm, rng) -> tuple[float, float]:
     out_hh = draw(out_total, pref_out)
     out_mask = np.zeros(h.n, dtype=bool)
     out_mask[out_hh] = True
-    leaving = out_mask[p.hh] & p.alive
+    alive_rows = np.flatnonzero(p.alive)
+    leaving = alive_rows[out_mask[p.hh[alive_rows]]]
     emigrants = float(h.weight[p.hh[leaving]].sum())
-    _leave(model, leaving)
+    _leave(model, leaving, size)
     immigrants = 0.0
     if donors.size:
         new_rows = h.append(S.Households(**{k: v[donors].copy() for k, v in h.arrays().items()}))
@@ -251,7 +280,8 @@ def _migration(model, prm, rng) -> tuple[float, float]:
         h.years_waiting[new_rows] = 0.0
         remap = np.full(h.n, -1, dtype=np.int64)
         remap[donors] = new_rows
-        src = np.flatnonzero((remap[p.hh] >= 0) & p.alive)
+        src = alive_rows[remap[p.hh[alive_rows]] >= 0]
+        src = src[p.alive[src]]                              # not the members of a donor that also emigrated
         clone = S.Persons(**{k: v[src].copy() for k, v in p.arrays().items()})
         clone.hh = remap[p.hh[src]].astype(np.int32)
         # newcomers arrive without a job in AMP: they search on the labour market

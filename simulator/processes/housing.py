@@ -21,6 +21,9 @@ from . import housing_stock as HS
 from .housing_market import (N_COND, N_SIZE, N_TEN, Facts, annuity, cell_index, draw_condition, energy_cost,
                              fit_draw, household_facts, housing_aid, place)
 
+#: state the metric functions never read: the model's metrics snapshot shares it instead of copying it
+METRICS_UNREAD = ("housing.prev_hh", "housing.parent_hh", "housing.loan", "housing.loan_end")
+
 SPECS = {
     # dwellings and costs
     "dwelling_m2": spec("m2", 10, 200, kind="list", length=2),

@@ -45,6 +45,10 @@ SEGMENTS = ("sophie", "nicolas", "laurence", "carlos", "jean_stephane", "sarah",
 OUTSIDE = -2
 _share = dict(unit="1", ge=0, le=1)
 
+#: state the metric functions never read: the model's metrics snapshot shares it instead of copying it
+METRICS_UNREAD = ("mobility_aid_eur_month", "mobility_state.u", "mobility_state.cells", "mobility_state.A",
+                  "mobility_state.transit_cache", "mobility_state.P")
+
 SPECS = {
     # supply levers
     "transit_headway_scale": spec("1", 0.05, 10), "transit_ivt_scale": spec("1", 0.2, 3),
