@@ -98,9 +98,12 @@ class FabriqueModel(mesa.Model):
                  replicate: int = 0, start_year: int | None = None, end_year: int | None = None,
                  strict: bool = False, overrides: dict[str, dict[str, Any]] | None = None,
                  territory=None, personas=None, processes: tuple[str, ...] | None = None,
-                 overlap_metrics: bool = True) -> None:
+                 overlap_metrics: bool = True, compact_dead_share: float | None = 0.1) -> None:
         super().__init__(seed=seed)
         self.overlap_metrics = bool(overlap_metrics)
+        if compact_dead_share is not None and not 0 < compact_dead_share < 1:
+            raise ParameterError(f"compact_dead_share must be in (0, 1) or None, got {compact_dead_share!r}")
+        self.compact_dead_share = compact_dead_share
         self._metrics_pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._pending_metrics: concurrent.futures.Future | None = None
         with _one_blas_thread():
@@ -223,6 +226,10 @@ class FabriqueModel(mesa.Model):
         self.year += 1
         events: dict[str, float] = {}
         t = time.perf_counter()
+        if self.compact_dead_share is not None and self._dead_share() > self.compact_dead_share:
+            self.compact()
+            self._timed("compact", t)
+        t = time.perf_counter()
         self.apply_engagements()
         self._timed("engagements", t)
         for name, mod in self.processes.items():
@@ -241,6 +248,43 @@ class FabriqueModel(mesa.Model):
             self.wait_metrics()
             from .results import release_model
             release_model(self)
+
+    def _dead_share(self) -> float:
+        p, h = self.persons, self.households
+        return max(1.0 - np.count_nonzero(p.alive) / max(p.n, 1), 1.0 - np.count_nonzero(h.alive) / max(h.n, 1))
+
+    def compact(self) -> None:
+        """Drop the rows of persons and households no longer in AMP (dead, emigrated, dissolved).
+
+        Every yearly pass over the arrays then costs what the living
+        population costs. Row indices change (order is kept); ``persons.pid``
+        is the stable id (``persons.rows_of(pids)``). The named personas, the
+        persona agents and every process's per-row state (``on_compact``
+        hooks) are remapped. Called at the start of a year when the share of
+        dead rows exceeds ``compact_dead_share``.
+        """
+        p, h = self.persons, self.households
+        named_rows = np.fromiter(self.named.values(), dtype=np.int64, count=len(self.named))
+        keep_p = p.alive.copy()
+        keep_p[named_rows] = True
+        keep_h = h.alive.copy()
+        keep_h[self.named_households] = True
+        keep_h[p.hh[keep_p]] = True
+        pmap = np.full(p.n, -1, dtype=np.int64)
+        pmap[keep_p] = np.arange(np.count_nonzero(keep_p))
+        hmap = np.full(h.n, -1, dtype=np.int64)
+        hmap[keep_h] = np.arange(np.count_nonzero(keep_h))
+        p.take(keep_p)
+        h.take(keep_h)
+        p.hh = hmap[p.hh].astype(np.int32)
+        self.named = {k: int(pmap[v]) for k, v in self.named.items()}
+        self.named_households = hmap[self.named_households]
+        for agent in self.persona_agents.values():
+            agent.row = int(pmap[agent.row])
+            agent.members = pmap[agent.members]
+        for mod in self.processes.values():
+            if hasattr(mod, "on_compact"):
+                mod.on_compact(self, keep_p, keep_h, pmap, hmap)
 
     def apply_engagements(self) -> None:
         if importlib.util.find_spec("simulator.engagements") is None:

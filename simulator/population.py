@@ -123,9 +123,10 @@ def synthesize(territory, personas, params: dict[str, Any], scale: float,
     age_lo = np.array([s["head_age"][0] for s in segs])
     age_hi = np.array([s["head_age"][1] for s in segs])
     head_age = rng.integers(age_lo[seg], age_hi[seg] + 1)
-    for _ in range(30):  # thin out the oldest ages (survival-shaped prior above 85)
-        reject = (head_age > 85) & (rng.random(n_hh) > np.exp(-P["oldest_age_decay"] * (head_age - 85)))
-        if not reject.any():
+    for _ in range(30):  # thin out the oldest ages (survival-shaped prior above 85), every head above 85 each round
+        old = np.flatnonzero(head_age > 85)
+        reject = old[rng.random(old.size) > np.exp(-P["oldest_age_decay"] * (head_age[old] - 85))]
+        if reject.size == 0:
             break
         head_age[reject] = rng.integers(age_lo[seg[reject]], age_hi[seg[reject]] + 1)
 
@@ -392,7 +393,9 @@ def _constraints(p: S.Persons, h: S.Households, terr, P,
     t_in = terr.jobs.sum() * (1 - P["job_vacancy_share"])
     cols.append(count(inside))
     targets.append(t_in); scales.append(t_in)
-    Ac = np.column_stack(cols)
+    Ac = np.empty((nh, len(cols)), order="F")     # column-major: each column is one contiguous write
+    for j, c in enumerate(cols):
+        Ac[:, j] = c
     return (Ac if compact else _expand(Ac, len(terr.ids))), np.array(targets), np.array(scales)
 
 

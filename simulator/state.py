@@ -1,12 +1,13 @@
 """Struct-of-arrays state of persons and households.
 
-Every person and household is one row in a set of numpy arrays. Rows are
-never deleted during a run: a person who dies or emigrates gets
-``alive = False`` (and keeps the row, so the eight named personas keep their
-row index); arrays grow by amortised doubling when people are born or
-immigrate. Each household row carries a ``weight`` (real households it
-stands for); persons inherit the weight of their household, so every
-aggregate is ``sum(weight[mask])`` in real units.
+Every person and household is one row in a set of numpy arrays. A person
+who dies or emigrates gets ``alive = False``; arrays grow when people are
+born, immigrate or leave home. Dead rows are dropped from time to time
+(:meth:`simulator.FabriqueModel.compact`), so a row index is valid within a
+year; ``Persons.pid`` is a person's stable id across the run (new persons
+get new ids, never reused). Each household row carries a ``weight`` (real
+households it stands for); persons inherit the weight of their household,
+so every aggregate is ``sum(weight[mask])`` in real units.
 
 Codes are small integers; their names live here and only here.
 """
@@ -75,6 +76,7 @@ class Persons:
     mode: np.ndarray = field(default=None)          # int8, index into MODES, -1 none
     commute_min: np.ndarray = field(default=None)   # float32, one-way door-to-door, min
     mobility_cost: np.ndarray = field(default=None)  # float32, EUR/month
+    pid: np.ndarray = field(default=None)           # int64, stable person id (row order of creation)
 
     _EXTRA = {
         "job_pole": (np.int16, -1), "sector": (np.int8, -1), "skill": (np.int8, 0),
@@ -87,6 +89,8 @@ class Persons:
         for name, (dt, fill) in self._EXTRA.items():
             if getattr(self, name) is None:
                 setattr(self, name, np.full(n, fill, dtype=dt))
+        if self.pid is None:
+            self.pid = np.arange(n, dtype=np.int64)
 
     @property
     def n(self) -> int:
@@ -96,11 +100,24 @@ class Persons:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def append(self, new: "Persons") -> np.ndarray:
-        """Append rows; returns the new row indices."""
+        """Append rows (with new person ids); returns the new row indices."""
         start = self.n
+        first = int(self.pid.max()) + 1 if self.n else 0
+        new.pid = np.arange(first, first + new.n, dtype=np.int64)
         for f in fields(self):
             setattr(self, f.name, np.concatenate([getattr(self, f.name), getattr(new, f.name)]))
         return np.arange(start, self.n)
+
+    def rows_of(self, pid: np.ndarray) -> np.ndarray:
+        """Current row of each person id (-1 for ids no longer present); ids are increasing in row order."""
+        pid = np.asarray(pid, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(self.pid, pid), max(self.n - 1, 0))
+        return np.where((self.n > 0) & (self.pid[pos] == pid), pos, -1)
+
+    def take(self, keep: np.ndarray) -> None:
+        """Keep only the rows in the boolean mask ``keep`` (order preserved)."""
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name)[keep])
 
 
 @dataclass
@@ -137,6 +154,11 @@ class Households:
             setattr(self, f.name, np.concatenate([getattr(self, f.name), getattr(new, f.name)]))
         return np.arange(start, self.n)
 
+    def take(self, keep: np.ndarray) -> None:
+        """Keep only the rows in the boolean mask ``keep`` (order preserved)."""
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name)[keep])
+
     def arrays(self) -> dict[str, np.ndarray]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
@@ -160,3 +182,19 @@ def check_no_nan(p: Persons, h: Households) -> list[str]:
             if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
                 bad.append(f"{prefix}.{name}")
     return bad
+
+
+def compact_rows(a: np.ndarray | None, keep: np.ndarray, fill) -> np.ndarray | None:
+    """A per-row array after compaction: padded with ``fill`` up to ``keep.size`` rows, then ``a[keep]``."""
+    if a is None:
+        return None
+    if a.shape[0] < keep.size:
+        pad = np.full((keep.size - a.shape[0],) + a.shape[1:], fill, dtype=a.dtype)
+        a = np.concatenate([a, pad])
+    return a[: keep.size][keep]
+
+
+def remap_index(values: np.ndarray, mapping: np.ndarray) -> np.ndarray:
+    """Row references (e.g. household rows) through ``mapping`` (old row -> new row, -1 dropped); -1 stays -1."""
+    v = np.asarray(values)
+    return np.where(v >= 0, mapping[np.maximum(v, 0)], -1).astype(v.dtype)

@@ -78,7 +78,9 @@ def test_personas_have_labour_columns(strict_run):
 
 # ------------------------------------------------------------------ calibration
 def test_calibration_2017_and_job_creation():
-    m = _run(1, scale=0.005, seed=1)
+    # scale 0.01: the raked marginals are exact from this scale (issue 2); at 0.005 the labour definitions
+    # (e.g. youth jobless among ~500 young rows) can differ from the raked ones by ~2 pt
+    m = _run(1, scale=0.01, seed=1)
     rows = {r["marginal"]: r for r in labour.calibration(m) + economy.calibration(m)}
     for key in ("employment_rate 2017", "youth_jobless_rate 2017", "jobs 2017", "net job creation 2017-2018"):
         assert rows[key]["ok"], rows[key]

@@ -147,9 +147,11 @@ def test_better_transit_never_lowers_transit_share_nor_slows_carless(model, leve
     assert new["share"][TRANSIT] >= base["share"][TRANSIT] - 1e-9
     # people without a car: no OD gets slower by transit, the expected generalised commute
     # (logsum over their modes) never rises, and nobody who keeps their mode commutes longer
-    # coaches share the road, whose times are only known to the equilibrium's relative gap
+    # coaches share the road, whose times are only known to the equilibrium's precision: the relative gap of
+    # the assignment and the demand change at which the mode-choice loop stops (measured worst OD: +0.107 %)
     gap = model.params["mobility"]["ue_relative_gap"]
-    assert np.all(m2.commute.time[TRANSIT] <= model.commute.time[TRANSIT] * (1 + gap) + 1e-6)
+    tol = gap + model.params["mobility"]["outer_tol"]
+    assert np.all(m2.commute.time[TRANSIT] <= model.commute.time[TRANSIT] * (1 + tol) + 1e-6)
     assert np.all(new["gc_by_access"][1:] <= base["gc_by_access"][1:] + 1e-6)
     p0, p1 = model.persons, m2.persons
     carless = p0.alive & (p0.mode >= 0) & ~MB.available_modes(model, np.arange(p0.n))[:, CAR]
@@ -158,7 +160,7 @@ def test_better_transit_never_lowers_transit_share_nor_slows_carless(model, leve
     w = model.households.weight[p0.hh[same]]
     assert (w * p1.commute_min[same]).sum() <= (w * p0.commute_min[same]).sum() * (1 + 1e-3)
     off_road = same & ~np.isin(p0.mode, (CAR, CARPOOL))   # road times move with the equilibrium's tolerance
-    assert np.all(p1.commute_min[off_road] <= p0.commute_min[off_road] * (1 + gap) + 1e-4)
+    assert np.all(p1.commute_min[off_road] <= p0.commute_min[off_road] * (1 + tol) + 1e-4)
     if "transit_fare_discount" not in lever:
         assert new["share"][TRANSIT] > base["share"][TRANSIT]
 

@@ -98,3 +98,45 @@ def test_streams_are_keyed_by_name():
     m2 = FabriqueModel(scale=0.002, seed=4, end_year=2017)
     assert m1.stream("labour").random() == m2.stream("labour").random()
     assert m1.stream("housing").random() != m1.stream("labour").random()
+
+
+# ------------------------------------------------------------------ compaction of dead rows
+def test_compaction_drops_dead_rows_and_changes_no_outcome():
+    m = FabriqueModel("fabrique2040", scale=0.005, seed=4, strict=True, compact_dead_share=None, end_year=2026)
+    m.run_model()
+    p, h = m.persons, m.households
+    assert (~p.alive).sum() > 0 and (~h.alive).sum() > 0
+    before_rows, _ = m._compute_metrics(m, None)
+    alive_pid = p.pid[p.alive]
+    state = {k: v[p.alive].copy() for k, v in p.arrays().items() if k != "hh"}
+    hh_pole = h.pole[p.hh[p.alive]].copy()
+    named = {k: int(p.pid[v]) for k, v in m.named.items()}
+    m.compact()
+    p, h = m.persons, m.households
+    assert p.alive.all() and p.n == alive_pid.size
+    assert h.n == np.count_nonzero(h.alive | np.isin(np.arange(h.n), m.named_households))
+    rows = p.rows_of(alive_pid)
+    assert (rows == np.arange(p.n)).all()
+    for k, v in state.items():
+        assert np.array_equal(getattr(p, k)[rows], v), k
+    assert np.array_equal(h.pole[p.hh], hh_pole)
+    assert {k: int(p.pid[v]) for k, v in m.named.items()} == named
+    for agent in m.persona_agents.values():
+        assert agent.row == m.named[agent.persona_id]
+        assert (p.hh[agent.members] == agent.household).all()
+    after_rows, _ = m._compute_metrics(m, None)
+    assert [r[:3] for r in after_rows] == [r[:3] for r in before_rows]
+    np.testing.assert_allclose([r[3] for r in after_rows], [r[3] for r in before_rows], rtol=1e-9, equal_nan=True)
+    m.check_invariants({})
+
+
+def test_person_ids_are_stable_and_never_reused():
+    m = FabriqueModel("baseline", scale=0.005, seed=2, strict=True, end_year=2030, compact_dead_share=0.02)
+    first = m.persons.pid.copy()
+    m.run_model()
+    p = m.persons
+    assert m.timings.get("compact", 0) > 0                      # compacted at least once
+    assert np.all(np.diff(p.pid) > 0)                          # increasing in row order, unique
+    assert p.pid.max() >= first.max() + 1                      # newborns and immigrants got new ids
+    gone = np.setdiff1d(first, p.pid)
+    assert gone.size > 0 and (p.rows_of(gone) == -1).all()

@@ -100,7 +100,9 @@ def convert(model, rng, amount: np.ndarray, src: int, dst: int) -> float:
     hit = rows[rng.random(rows.size) < p_row]
     occ_moved = np.zeros_like(stock_src)
     np.add.at(occ_moved, (h.pole[hit], h.tenure[hit], h.size_class[hit]), h.weight[hit])
-    occ_src = occupied(model)[..., src]
+    # households in ``src`` units (the rows above, before any changes condition), as occupied()[..., src]
+    occ_src = np.bincount((h.pole[rows].astype(np.int64) * N_TEN + h.tenure[rows]) * N_SIZE + h.size_class[rows],
+                          weights=h.weight[rows], minlength=stock_src.size).reshape(stock_src.shape)
     vac_moved = f * np.maximum(stock_src - occ_src, 0.0)
     moved = np.minimum(occ_moved + vac_moved, stock_src)
     st.stock[..., src] -= moved

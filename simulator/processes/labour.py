@@ -165,6 +165,13 @@ def on_new_households(model, rows, reason) -> None:
     _state(model)
 
 
+def on_compact(model, keep_p, keep_h, pmap, hmap) -> None:
+    """Per-person arrays follow the compaction of the person rows (see FabriqueModel.compact)."""
+    st: LabourState = model.labour
+    for name in ("job_level", "years_in_job", "programme", "mobility_aid", "refused_transport"):
+        setattr(st, name, S.compact_rows(getattr(st, name), keep_p, 0))
+
+
 # ------------------------------------------------------------------ step
 def step(model) -> dict[str, float]:
     prm = model.params["labour"]

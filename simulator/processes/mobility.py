@@ -28,6 +28,7 @@ for every number.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -174,6 +175,19 @@ def carpool_availability(model, o: np.ndarray, d: np.ndarray, car_ok: np.ndarray
     n = model.territory.n
     drivers = np.bincount(o * n + d, weights=w * car_ok, minlength=n * n).reshape(n, n)
     return 1.0 - np.exp(-prm["carpool_match_scale"] * drivers / prm["carpool_match_drivers"])
+
+
+def on_compact(model, keep_p, keep_h, pmap, hmap) -> None:
+    """Per-person draws and aids follow the compaction of the person rows (see FabriqueModel.compact)."""
+    st: MobilityState = model.mobility_state
+    st.u = S.compact_rows(st.u, keep_p, np.nan)
+    st.v = S.compact_rows(st.v, keep_p, np.nan)
+    model.mobility_aid_eur_month = S.compact_rows(np.asarray(model.mobility_aid_eur_month, dtype=np.float64),
+                                                  keep_p, 0.0)
+    if st.cells is not None:      # the last solve's workers: those still present, at their new rows
+        rows = pmap[st.cells.persons]
+        ok = rows >= 0
+        st.cells = dataclasses.replace(st.cells, persons=rows[ok], of_person=st.cells.of_person[ok])
 
 
 def _driver_draw(model, idx: np.ndarray) -> np.ndarray:
