@@ -140,3 +140,14 @@ def test_person_ids_are_stable_and_never_reused():
     assert p.pid.max() >= first.max() + 1                      # newborns and immigrants got new ids
     gone = np.setdiff1d(first, p.pid)
     assert gone.size > 0 and (p.rows_of(gone) == -1).all()
+
+
+def test_metric_rows_are_the_same_with_or_without_the_background_thread():
+    runs = []
+    for overlap in (True, False):
+        m = FabriqueModel("fabrique2040", scale=0.005, seed=6, end_year=2022, overlap_metrics=overlap)
+        m.run_model()
+        runs.append(m.metric_rows)
+    a, b = runs
+    assert [r[:3] for r in a] == [r[:3] for r in b]
+    np.testing.assert_array_equal(np.array([r[3] for r in a]), np.array([r[3] for r in b]))

@@ -223,7 +223,7 @@ def update_costs(model, prm, facts: Facts, rows: np.ndarray | None = None) -> No
     rent_net = rent - housing_aid(rent, icu, prm)
     loan = np.where(st.loan_end[rows] > model.year, st.loan[rows], 0.0)
     own = loan + prm["owner_charges_eur_m2"] * m2
-    cost = np.select([ten == S.OWNER, (ten == S.PRIVATE_RENT) | (ten == S.SOCIAL_RENT)], [own, rent_net], 0.0)
+    cost = np.where(ten == S.OWNER, own, np.where((ten == S.PRIVATE_RENT) | (ten == S.SOCIAL_RENT), rent_net, 0.0))
     en = np.where(ten == S.NO_DWELLING, 0.0, energy_cost(size, cond, prm, _year_index(model)))
     h.housing_cost[rows] = cost.astype(np.float32)
     h.energy_cost[rows] = en.astype(np.float32)

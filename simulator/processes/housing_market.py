@@ -43,9 +43,9 @@ def household_facts(p, h, prm=None) -> Facts:
     hh = p.hh[al]
     n = h.n
     members = np.bincount(hh, minlength=n)
-    adults = np.bincount(hh[p.age[al] >= 14], minlength=n)
+    adults = np.bincount(hh, weights=p.age[al] >= 14, minlength=n).astype(np.int64)
     kids = members - adults
-    income = np.bincount(hh, weights=p.income[al].astype(np.float64), minlength=n)
+    income = np.bincount(hh, weights=p.income[al], minlength=n)
     cu = S.consumption_units(adults, kids)
     oldest = np.zeros(n, dtype=np.int16)
     np.maximum.at(oldest, hh, p.age[al])
@@ -118,7 +118,10 @@ def place(cells: np.ndarray, w: np.ndarray, priority: np.ndarray, vacant: np.nda
     """
     if cells.size == 0:
         return np.zeros(0, dtype=bool)
-    order = np.lexsort((-priority, cells))
+    # the order of np.lexsort((-priority, cells)) in two stable sorts, the second a radix sort of small ints
+    order = np.argsort(-priority, kind="stable")
+    small = np.int16 if cells.size == 0 or cells.max() < np.iinfo(np.int16).max else np.int64
+    order = order[np.argsort(cells[order].astype(small), kind="stable")]
     c, ww = cells[order], w[order]
     cs = np.cumsum(ww)
     start = np.flatnonzero(np.r_[True, c[1:] != c[:-1]])

@@ -24,7 +24,8 @@ def occupied(model) -> np.ndarray:
     live &= st.live_mask(model)
     rows = np.flatnonzero(live)
     n_p = len(model.territory.ids)
-    idx = cell_index(h.pole[rows], h.tenure[rows], h.size_class[rows], h.condition[rows])
+    idx = ((h.pole[rows].astype(np.int32) * N_TEN + h.tenure[rows]) * N_SIZE + h.size_class[rows]) * N_COND \
+        + h.condition[rows]                           # cell_index in int32 (n_poles x 18 cells fit easily)
     return np.bincount(idx, weights=h.weight[rows], minlength=n_p * N_TEN * N_SIZE * N_COND) \
         .reshape(n_p, N_TEN, N_SIZE, N_COND)
 

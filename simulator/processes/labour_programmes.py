@@ -88,41 +88,43 @@ def enrol(model, st, prm: dict, rng: np.random.Generator, blocked: np.ndarray) -
     ``blocked``: persons who cannot enter this year (e.g. just separated).
     """
     p, h = model.persons, model.households
-    w = h.weight[p.hh]
-    free = p.alive & (st.programme == NONE) & ~blocked
+    # every programme takes jobless persons (unemployed or inactive) not already in one: select them once
+    jl = np.flatnonzero(p.alive & ((p.status == S.UNEMPLOYED) | (p.status == S.INACTIVE)) & ~blocked)
+    jl = jl[st.programme[jl] == NONE]
+    w_jl = h.weight[p.hh[jl]]
+    age, status, skill = p.age[jl], p.status[jl], p.skill[jl]
     ev = {}
     # second-chance schools: 16-25 drop-outs without the bac, jobless
     a0, a1 = prm["second_chance_age_range"]
-    elig = np.flatnonzero(free & (p.age >= a0) & (p.age <= a1) & (p.edu == S.EDU_NO_BAC) & (p.skill == 0)
-                          & np.isin(p.status, (S.UNEMPLOYED, S.INACTIVE)))
-    new = select(rng, elig, w[elig], prm["second_chance_capacity_per_year"])
+    k = np.flatnonzero((age >= a0) & (age <= a1) & (p.edu[jl] == S.EDU_NO_BAC) & (skill == 0))
+    new = select(rng, jl[k], w_jl[k], prm["second_chance_capacity_per_year"])
     _start(p, st, new, SECOND_CHANCE, prm["second_chance_duration_years"])
-    ev["second_chance_entries"] = float(w[new].sum())
-    # training / retraining: unemployed adults below the top skill level
+    ev["second_chance_entries"] = float(h.weight[p.hh[new]].sum())
+    # training / retraining: unemployed adults below the top skill level (not those just enrolled above)
     t0, t1 = prm["training_age_range"]
-    free = p.alive & (st.programme == NONE) & ~blocked
-    elig = np.flatnonzero(free & (p.status == S.UNEMPLOYED) & (p.age >= t0) & (p.age <= t1)
-                          & (p.skill < len(S.SKILL) - 1))
+    free = st.programme[jl] == NONE
+    k = np.flatnonzero(free & (status == S.UNEMPLOYED) & (age >= t0) & (age <= t1) & (skill < len(S.SKILL) - 1))
+    elig = jl[k]
     prio = (p.months_jobless[elig] >= 12).astype(float) if prm["training_priority"] == "long_term_first" else None
-    new = select(rng, elig, w[elig], prm["training_capacity_per_year"], prio)
+    new = select(rng, elig, w_jl[k], prm["training_capacity_per_year"], prio)
     _start(p, st, new, TRAINING, prm["training_duration_years"])
-    ev["training_entries"] = float(w[new].sum())
+    ev["training_entries"] = float(h.weight[p.hh[new]].sum())
     # mentoring: young or long-term unemployed seekers, low/mid skill
     m0, m1 = prm["mentoring_age_range"]
-    seek = p.alive & (p.status == S.UNEMPLOYED) & (st.programme == NONE) & ~blocked
-    target = (p.age >= m0) & (p.age <= m1)
+    seek = (p.status[jl] == S.UNEMPLOYED) & (st.programme[jl] == NONE)
+    target = (age >= m0) & (age <= m1)
     if prm["mentoring_long_term_eligible"]:
-        target |= p.months_jobless >= 12
-    elig = np.flatnonzero(seek & target & (p.mentored == 0) & (p.skill <= int(prm["mentoring_max_skill"])))
-    new = select(rng, elig, w[elig], prm["mentoring_capacity_per_year"])
+        target |= p.months_jobless[jl] >= 12
+    k = np.flatnonzero(seek & target & (p.mentored[jl] == 0) & (skill <= int(prm["mentoring_max_skill"])))
+    new = select(rng, jl[k], w_jl[k], prm["mentoring_capacity_per_year"])
     p.mentored[new] = _years(prm["mentoring_duration_years"])
-    ev["mentoring_entries"] = float(w[new].sum())
+    ev["mentoring_entries"] = float(h.weight[p.hh[new]].sum())
     # mobility aids: seekers without a household car or without a licence
-    carless = (h.car[p.hh] == 0) | ~p.licence
-    elig = np.flatnonzero(seek & carless & (st.mobility_aid == 0))
-    new = select(rng, elig, w[elig], prm["mobility_aid_capacity_per_year"])
+    carless = (h.car[p.hh[jl]] == 0) | ~p.licence[jl]
+    k = np.flatnonzero(seek & carless & (st.mobility_aid[jl] == 0))
+    new = select(rng, jl[k], w_jl[k], prm["mobility_aid_capacity_per_year"])
     st.mobility_aid[new] = _years(prm["mobility_aid_duration_years"])
-    ev["mobility_aid_entries"] = float(w[new].sum())
+    ev["mobility_aid_entries"] = float(h.weight[p.hh[new]].sum())
     return ev
 
 
