@@ -77,15 +77,13 @@ def _choice_by_group(rng: np.random.Generator, groups: np.ndarray, probs: np.nda
     cum = np.cumsum(probs, axis=1)
     cum /= cum[:, -1:]
     u = rng.random(groups.size)
-    out = np.empty(groups.size, dtype=np.int64)
-    if cum.shape[0] <= 64:   # one binary search per row in its group's cumulative row (no n x k matrix)
-        for g in range(cum.shape[0]):
-            sel = np.flatnonzero(groups == g)
-            if sel.size:
-                out[sel] = np.searchsorted(cum[g], u[sel], side="left")
-    else:
-        out = (u[:, None] > cum[groups]).sum(axis=1)
-    return np.minimum(out, probs.shape[1] - 1)
+    # one binary search per row in the concatenated cumulative rows, each offset by its group index
+    # (values of group g lie in (g, g + 1]), so no loop over groups and no n x k matrix
+    g = np.asarray(groups, dtype=np.int64)
+    k = cum.shape[1]
+    flat = (cum + np.arange(cum.shape[0])[:, None]).ravel()
+    out = np.searchsorted(flat, g + u, side="left") - g * k
+    return np.clip(out, 0, probs.shape[1] - 1)
 
 
 def _dist(seg: dict, key: str, names: tuple[str, ...]) -> np.ndarray:
@@ -276,6 +274,8 @@ def _add_named(persons: S.Persons, households: S.Households, personas, territory
     """Append the eight named personas (and their household members) as rows."""
     named: dict[str, int] = {}
     done: set[str] = set()
+    new_hs: list[S.Households] = []
+    new_ps: list[S.Persons] = []
     for p in personas:
         if p.id in done:
             continue
@@ -306,7 +306,7 @@ def _add_named(persons: S.Persons, households: S.Households, personas, territory
                              sector=(S.SECTORS.index(sector) if sector not in (None, "none") else
                                      (S.SECTORS.index(max(p.segment["sectors"], key=p.segment["sectors"].get))
                                       if st == S.EMPLOYED else -1))))
-        h_row = households.n
+        h_row = households.n + len(new_hs)
         new_h = S.Households(
             pole=np.array([territory.index[a["home_pole"]]], np.int16), weight=np.ones(1),
             segment=np.array([seg_ids.index(p.id)], np.int8),
@@ -315,7 +315,7 @@ def _add_named(persons: S.Persons, households: S.Households, personas, territory
             size_class=np.array([1 if len(rows) >= 3 or a["hh_type"] != "single" else 0], np.int8),
             condition=np.array([S.CONDITION.index(a["condition"])], np.int8),
             housing_cost=np.zeros(1, np.float32), energy_cost=np.zeros(1, np.float32))
-        households.append(new_h)
+        new_hs.append(new_h)
         k = len(rows)
         new_p = S.Persons(
             age=np.array([r["age"] for r in rows], np.int16), sex=np.array([r["sex"] for r in rows], np.int8),
@@ -325,10 +325,16 @@ def _add_named(persons: S.Persons, households: S.Households, personas, territory
             income=np.array([r["income"] for r in rows], np.float32), alive=np.ones(k, bool),
             sector=np.array([r["sector"] for r in rows], np.int8),
             skill=np.array([r["edu"] for r in rows], np.int8))
-        idx = persons.append(new_p)
-        for r, i in zip(rows, idx):
+        first = persons.n + sum(x.n for x in new_ps)
+        new_ps.append(new_p)
+        for i, r in enumerate(rows):
             if r["id"]:
-                named[r["id"]] = int(i)
+                named[r["id"]] = first + i
+    # one append of all the named households and persons (each append copies every column)
+    if new_hs:
+        households.append(S.Households(**{f: np.concatenate([getattr(x, f) for x in new_hs])
+                                          for f in households.arrays()}))
+        persons.append(S.Persons(**{f: np.concatenate([getattr(x, f) for x in new_ps]) for f in persons.arrays()}))
     return named
 
 
@@ -464,8 +470,8 @@ def repair_job_capacity(p: S.Persons, w: np.ndarray, idx: np.ndarray, cap: np.nd
     cell = p.job_pole[idx].astype(np.int64) * n_sec + p.sector[idx]
     filled = np.bincount(cell, weights=w[idx], minlength=n_poles * n_sec).reshape(n_poles, n_sec)
     over = np.argwhere(filled > cap + 1e-6)
-    for j, s in over:
-        here = idx[(p.job_pole[idx] == j) & (p.sector[idx] == s)]
+    for j, s in over:       # (workers only leave an over-full cell while it is processed: the start cells hold)
+        here = idx[cell == j * n_sec + s]
         here = here[rng.permutation(here.size)]
         for i in here:
             if filled[j, s] <= cap[j, s] + 1e-6:

@@ -43,12 +43,15 @@ SPECS = {
 }
 
 
-def _protected(model) -> np.ndarray:
-    """Person mask of the named personas' households (archetypes)."""
+def _protected_rows(model) -> np.ndarray:
+    """Person rows of the named personas' households (archetypes: their membership never changes)."""
+    agents = getattr(model, "persona_agents", None)
+    if agents:
+        return np.unique(np.concatenate([a.members for a in agents.values()]))
     p, h = model.persons, model.households
     prot_h = np.zeros(h.n, dtype=bool)
     prot_h[model.named_households] = True
-    return prot_h[p.hh]
+    return np.flatnonzero(prot_h[p.hh])
 
 
 class _Households:
@@ -78,10 +81,11 @@ def step(model) -> dict[str, float]:
     prm: dict[str, Any] = model.params["demography"]
     rng: np.random.Generator = model.stream("demography")
     p, h = model.persons, model.households
-    prot = _protected(model)
+    free = p.alive.copy()
+    free[_protected_rows(model)] = False
 
     # --- ageing
-    ai = np.flatnonzero(p.alive & ~prot)
+    ai = np.flatnonzero(free)
     p.age[ai] += 1
 
     # --- deaths (mortality by age from a table over ages, not a pass of exp over every row)
@@ -240,20 +244,19 @@ def _migration(model, prm, rng, hs: _Households) -> tuple[float, float]:
             return np.zeros(0, dtype=np.int64)
         # Efraimidis-Spirakis weighted order without replacement, in its exponential form:
         # key = E / pref with E ~ Exp(1); the smallest keys come first
-        keys = rng.standard_exponential(elig.size, dtype=np.float32) / pref[elig].astype(np.float32)
-        # only the head of the order is needed: partial sort of the smallest keys, widened until
-        # the persons they hold reach the target (same result as a full sort)
-        top = min(elig.size, max(1024, int(4 * target_persons / max(r_elig.mean(), 1e-12))))
+        pr = pref[elig].astype(np.float32)
+        keys = rng.standard_exponential(elig.size, dtype=np.float32) / pr
+        # only the head of the order is needed: the keys below a threshold tau (P(key < tau) ~ pref x tau),
+        # sorted; tau doubles until the persons they hold reach the target (same result as a full sort)
+        need = 4.0 * target_persons / max(float(r_elig.mean()), 1e-12) + 1024
+        tau = np.float32(need / max(float(pr.sum(dtype=np.float64)), 1e-12))
         while True:
-            if top >= elig.size:
-                head = np.argsort(keys, kind="stable")
-            else:
-                part = np.argpartition(keys, top)[:top]
-                head = part[np.argsort(keys[part], kind="stable")]
+            part = np.flatnonzero(keys < tau)
+            head = part[np.argsort(keys[part], kind="stable")]
             cum = np.cumsum(r_elig[head])
-            if top >= elig.size or cum[-1] > target_persons:
+            if part.size == elig.size or (cum.size and cum[-1] > target_persons):
                 break
-            top *= 2
+            tau = np.float32(tau * 2)
         order = elig[head]
         k = int(np.searchsorted(cum, target_persons))
         if k < order.size:
