@@ -141,7 +141,7 @@ def benchmark(scales=(0.01, 0.1, 1.0), runs: int = 100, scaling_runs: int = 20, 
         log(f"mesa baseline: empty step over {mesa_agents:,} agents ...")
         out["mesa"] = _subprocess(["--_mesa", str(mesa_agents)])
         base = out["mesa"].get("us_per_agent_step")
-        for r in out["scales"]:
+        for r in out["scales"] + ([out["foundation"]] if out.get("foundation") else []):
             if base and "us_per_agent_year" in r:
                 r["cost_ratio_to_empty_mesa_step"] = round(r["us_per_agent_year"] / base, 3)
     ncores = os.cpu_count() or 1
