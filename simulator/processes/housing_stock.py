@@ -22,11 +22,12 @@ def occupied(model) -> np.ndarray:
     h, st = model.households, model.housing
     live = h.tenure != S.NO_DWELLING
     live &= st.live_mask(model)
-    rows = np.flatnonzero(live)
     n_p = len(model.territory.ids)
-    idx = ((h.pole[rows].astype(np.int32) * N_TEN + h.tenure[rows]) * N_SIZE + h.size_class[rows]) * N_COND \
-        + h.condition[rows]                           # cell_index in int32 (n_poles x 18 cells fit easily)
-    return np.bincount(idx, weights=h.weight[rows], minlength=n_p * N_TEN * N_SIZE * N_COND) \
+    # every row binned with weight 0 unless it occupies a dwelling (no gathers of the live rows);
+    # tenure capped at 2 so the rows without a dwelling (weight 0) still fall in a valid cell
+    ten = np.minimum(h.tenure, N_TEN - 1)
+    idx = ((h.pole.astype(np.int32) * N_TEN + ten) * N_SIZE + h.size_class) * N_COND + h.condition
+    return np.bincount(idx, weights=np.where(live, h.weight, 0.0), minlength=n_p * N_TEN * N_SIZE * N_COND) \
         .reshape(n_p, N_TEN, N_SIZE, N_COND)
 
 
