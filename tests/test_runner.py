@@ -185,7 +185,9 @@ def test_failed_runs_are_recorded_and_the_sweep_goes_on(tmp_path):
 
 # ------------------------------------------------------------------ CLI, kill and resume
 def kill_exp(tmp_path: Path) -> Path:
-    return write_exp(tmp_path / "kill.toml", small(name="kill", replicates=6, end_year=2020))
+    # 12 runs long enough (~0.4 s each to 2030) that the signal lands while runs remain: to 2020 the whole
+    # sweep took ~1 s once the model got faster, and could end before the interrupt arrived
+    return write_exp(tmp_path / "kill.toml", small(name="kill", replicates=6, end_year=2030))
 
 
 def test_sweep_and_results_commands(tmp_path):
