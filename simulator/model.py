@@ -380,13 +380,15 @@ class FabriqueModel(mesa.Model):
     def wait_metrics(self) -> None:
         """Wait for the metric rows being computed in the background (re-raises its error)."""
         fut, self._pending_metrics = self._pending_metrics, None
-        if fut is not None:
-            rows, dt = fut.result()
-            self._metric_rows += rows
-            self.timings["metrics_background"] = self.timings.get("metrics_background", 0.0) + dt
-        if not self.running and self._metrics_pool is not None:
-            self._metrics_pool.shutdown(wait=True)
-            self._metrics_pool = None
+        try:
+            if fut is not None:
+                rows, dt = fut.result()        # an error of the metric functions is raised here
+                self._metric_rows += rows
+                self.timings["metrics_background"] = self.timings.get("metrics_background", 0.0) + dt
+        finally:
+            if not self.running and self._metrics_pool is not None:
+                self._metrics_pool.shutdown(wait=True)
+                self._metrics_pool = None
 
     @property
     def metric_rows(self) -> list[tuple]:

@@ -91,6 +91,8 @@ class Persons:
                 setattr(self, name, np.full(n, fill, dtype=dt))
         if self.pid is None:
             self.pid = np.arange(n, dtype=np.int64)
+        # next id to hand out (not a dataclass field): ids of dropped rows are never reused
+        self._next_pid = int(self.pid.max()) + 1 if n else 0
 
     @property
     def n(self) -> int:
@@ -102,8 +104,9 @@ class Persons:
     def append(self, new: "Persons") -> np.ndarray:
         """Append rows (with new person ids); returns the new row indices."""
         start = self.n
-        first = int(self.pid.max()) + 1 if self.n else 0
+        first = max(self._next_pid, int(self.pid.max()) + 1 if self.n else 0)
         new.pid = np.arange(first, first + new.n, dtype=np.int64)
+        self._next_pid = first + new.n
         for f in fields(self):
             setattr(self, f.name, np.concatenate([getattr(self, f.name), getattr(new, f.name)]))
         return np.arange(start, self.n)

@@ -148,9 +148,10 @@ def test_better_transit_never_lowers_transit_share_nor_slows_carless(model, leve
     # people without a car: no OD gets slower by transit, the expected generalised commute
     # (logsum over their modes) never rises, and nobody who keeps their mode commutes longer
     # coaches share the road, whose times are only known to the equilibrium's precision: the relative gap of
-    # the assignment and the demand change at which the mode-choice loop stops (measured worst OD: +0.107 %)
+    # the assignment, plus what the demand still moves when the mode-choice loop stops (outer_tol on the
+    # demand; measured worst OD +0.107 %, so twice the gap bounds it)
     gap = model.params["mobility"]["ue_relative_gap"]
-    tol = gap + model.params["mobility"]["outer_tol"]
+    tol = 2 * gap
     assert np.all(m2.commute.time[TRANSIT] <= model.commute.time[TRANSIT] * (1 + tol) + 1e-6)
     assert np.all(new["gc_by_access"][1:] <= base["gc_by_access"][1:] + 1e-6)
     p0, p1 = model.persons, m2.persons

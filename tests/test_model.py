@@ -151,3 +151,19 @@ def test_metric_rows_are_the_same_with_or_without_the_background_thread():
     a, b = runs
     assert [r[:3] for r in a] == [r[:3] for r in b]
     np.testing.assert_array_equal(np.array([r[3] for r in a]), np.array([r[3] for r in b]))
+
+
+def test_ids_of_dropped_rows_are_not_handed_out_again():
+    from simulator import state as S
+    m = FabriqueModel("baseline", scale=0.003, seed=1, end_year=2017)
+    p = m.persons
+    newest = int(p.pid.max())
+    keep = np.ones(p.n, dtype=bool)
+    keep[-3:] = False                                   # drop the three newest persons
+    p.take(keep)
+    baby = S.Persons(age=np.zeros(2, np.int16), sex=np.zeros(2, np.int8), hh=p.hh[:2].copy(),
+                     segment=p.segment[:2].copy(), edu=np.zeros(2, np.int8), status=np.zeros(2, np.int8),
+                     licence=np.zeros(2, bool), income=np.zeros(2, np.float32), alive=np.ones(2, bool))
+    p.append(baby)
+    assert p.pid[-2:].min() > newest
+    assert np.all(np.diff(p.pid) > 0)

@@ -255,9 +255,11 @@ def test_ctrl_c_stops_cleanly_and_resume_completes(tmp_path):
     out = tmp_path / "interrupted"
     proc = _start(f, out)
     _wait_for_parts(out, proc)
+    n0, t0 = len(completed_runs(out)), time.time()
     os.killpg(proc.pid, signal.SIGINT)
     proc.wait(timeout=60)
-    assert proc.returncode == 130, proc.stderr.read().decode()
+    assert proc.returncode == 130, (f"{n0} runs complete at the interrupt, {len(completed_runs(out))} at exit "
+                                    f"{time.time() - t0:.1f} s later", proc.stderr.read().decode())
     assert "--resume" in proc.stderr.read().decode()
     assert not (out / ".sweep.lock").exists()
     n = len(completed_runs(out))

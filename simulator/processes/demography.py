@@ -287,6 +287,8 @@ def _migration(model, prm, rng, hs: _Households) -> tuple[float, float]:
         src = src[p.alive[src]]                              # not the members of a donor that also emigrated
         clone = S.Persons(**{k: v[src].copy() for k, v in p.arrays().items()})
         clone.hh = remap[p.hh[src]].astype(np.int32)
+        # a donor drawn to emigrate too has no member left to clone: its new row is closed at once
+        h.alive[new_rows] = np.bincount(clone.hh, minlength=h.n)[new_rows] > 0
         # newcomers arrive without a job in AMP: they search on the labour market
         working = clone.status == S.EMPLOYED
         clone.status[working] = S.UNEMPLOYED
