@@ -185,8 +185,7 @@ def test_failed_runs_are_recorded_and_the_sweep_goes_on(tmp_path):
 
 # ------------------------------------------------------------------ CLI, kill and resume
 def kill_exp(tmp_path: Path) -> Path:
-    # 12 runs long enough (~0.4 s each to 2030) that the signal lands while runs remain: to 2020 the whole
-    # sweep took ~1 s once the model got faster, and could end before the interrupt arrived
+    # 12 runs long enough (~0.4 s each to 2030) that the signal lands while runs remain
     return write_exp(tmp_path / "kill.toml", small(name="kill", replicates=6, end_year=2030))
 
 
@@ -210,10 +209,16 @@ def test_sweep_and_results_commands(tmp_path):
     assert r.exit_code == 2 and "file not found" in r.output
 
 
+def _default_sigint() -> None:
+    # a sweep started from a terminal gets Ctrl-C; a test suite launched in the background (`cmd &` in a
+    # non-interactive shell) has SIGINT ignored, which children inherit: give the sweep the terminal's default
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(f: Path, out: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "simulator.cli", "sweep", str(f), "--out", str(out),
                              "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_default_sigint)
 
 
 def _wait_for_parts(out: Path, proc: subprocess.Popen, n: int = 1, timeout: float = 60) -> None:
