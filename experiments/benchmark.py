@@ -55,8 +55,8 @@ def _one_scale(scale: float, seed: int, end_year: int | None, scenario: str = "f
     return {"scale": scale, "scenario": scenario, "processes": list(m.processes),
             "persons_rows": persons0, "persons_2040": persons1, "households_rows": int(m.households.alive.sum()),
             "years": years, "synthesis_s": round(init_t.get("population", 0.0) + init_t.get("setup", 0.0), 4),
-            "init_s": round(t_init, 4), "run_s": round(t_run, 4), "total_s": round(t_init + t_run, 4),
-            "wall_s": round(t_init + t_run, 4),           # synthesis + run, as issue 9 names it
+            "init_s": round(t_init, 4), "run_s": round(t_run, 4),
+            "wall_s": round(t_init + t_run, 4),           # synthesis + run
             "s_per_year": {k: round(v, 5) for k, v in yearly.items()},
             "step_s_per_year": round(t_run / years, 5),
             "us_per_agent_year": round(1e6 * t_run / (years * max(mean_persons, 1)), 4),
@@ -182,7 +182,7 @@ def markdown(res: dict) -> str:
             continue
         label = f"{r['scale']} (demography only, baseline: issue 2)" if r is res.get("foundation") else r["scale"]
         L.append(f"| {label} | {r['persons_rows']:,} | {r['synthesis_s']:.2f} | {r['run_s']:.2f} | "
-                 f"{r['total_s']:.2f} | {r['step_s_per_year']:.3f} | {r['us_per_agent_year']:.3f} | "
+                 f"{r['wall_s']:.2f} | {r['step_s_per_year']:.3f} | {r['us_per_agent_year']:.3f} | "
                  f"{r.get('cost_ratio_to_empty_mesa_step', float('nan')):.2f} | {r['peak_rss_mb']:,.0f} |")
     procs = sorted({k for r in res["scales"] for k in r.get("s_per_year", {})})
     if procs:
@@ -221,15 +221,15 @@ def markdown(res: dict) -> str:
     by_scale = {r["scale"]: r for r in res["scales"] if "error" not in r}
     if 1.0 in by_scale:
         r = by_scale[1.0]
-        L.append(f"| issue 9: scale 1.0, all processes, <= 20 s wall and <= 1.5 GB | {r['total_s']:.1f} s, "
-                 f"{r['peak_rss_mb']:,.0f} MB | {'yes' if r['total_s'] <= 20 and r['peak_rss_mb'] <= 1536 else 'no'} |")
+        L.append(f"| issue 9: scale 1.0, all processes, <= 20 s wall and <= 1.5 GB | {r['wall_s']:.1f} s, "
+                 f"{r['peak_rss_mb']:,.0f} MB | {'yes' if r['wall_s'] <= 20 and r['peak_rss_mb'] <= 1536 else 'no'} |")
     if 0.01 in by_scale:
         r = by_scale[0.01]
-        L.append(f"| issue 9: scale 0.01 <= 1 s | {r['total_s']:.2f} s | {'yes' if r['total_s'] <= 1 else 'no'} |")
+        L.append(f"| issue 9: scale 0.01 <= 1 s | {r['wall_s']:.2f} s | {'yes' if r['wall_s'] <= 1 else 'no'} |")
     if res.get("foundation") and "error" not in res["foundation"]:
         r = res["foundation"]
-        L.append(f"| issue 2: demography-only run at scale 1.0 well under 10 s and 1.5 GB | {r['total_s']:.1f} s, "
-                 f"{r['peak_rss_mb']:,.0f} MB | {'yes' if r['total_s'] <= 8 and r['peak_rss_mb'] <= 1536 else 'no'}"
+        L.append(f"| issue 2: demography-only run at scale 1.0 well under 10 s and 1.5 GB | {r['wall_s']:.1f} s, "
+                 f"{r['peak_rss_mb']:,.0f} MB | {'yes' if r['wall_s'] <= 8 and r['peak_rss_mb'] <= 1536 else 'no'}"
                  " (read as <= 8 s) |")
     if res.get("throughput"):
         t = res["throughput"]

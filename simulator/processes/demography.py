@@ -57,17 +57,20 @@ def _protected_rows(model) -> np.ndarray:
 class _Households:
     """Living members and age of the oldest member per household row, kept up to date during the step.
 
-    Computed in one pass over the persons after the deaths, then updated
-    for each event (births, emigration, new households) instead of being
+    Members are counted once before the deaths, the oldest ages once after
+    them (the dead may have been the oldest); both are then updated for each
+    event (deaths, births, emigration, new households) instead of being
     recounted over every row.
     """
 
     def __init__(self, p, h) -> None:
-        al = np.flatnonzero(p.alive)
-        hh = p.hh[al]
-        self.members = np.bincount(hh, minlength=h.n)
+        self.members = np.bincount(p.hh[p.alive], minlength=h.n)
         self.oldest = np.zeros(h.n, dtype=np.int16)
-        np.maximum.at(self.oldest, hh, p.age[al])
+
+    def count_oldest(self, p) -> None:
+        al = np.flatnonzero(p.alive)
+        self.oldest[:] = 0
+        np.maximum.at(self.oldest, p.hh[al], p.age[al])
 
     def grow(self, n: int) -> None:
         k = n - self.members.size
@@ -96,8 +99,9 @@ def step(model) -> dict[str, float]:
     q = qa[(p.sex[ai] == 1).astype(np.intp), np.maximum(p.age[ai], 0)]
     dies = ai[rng.random(ai.size) < q]                     # one draw per living, non-archetype person
     deaths = float(h.weight[p.hh[dies]].sum())
-    _leave(model, dies)
     hs = _Households(p, h)
+    _leave(model, dies, hs.members)
+    hs.count_oldest(p)
     ai = ai[p.alive[ai]]
 
     # --- births (to living women 15-49 of non-protected households)
@@ -129,11 +133,11 @@ def step(model) -> dict[str, float]:
             "net_migration": immigrants - emigrants, "left_home": left_home}
 
 
-def _leave(model, rows: np.ndarray, members: np.ndarray | None = None) -> None:
+def _leave(model, rows: np.ndarray, members: np.ndarray) -> None:
     """Remove persons (death or emigration): free their job, close the households left empty.
 
     ``members``: living members per household before the removal (updated
-    in place); without it they are counted.
+    in place).
     """
     p, h = model.persons, model.households
     if rows.size == 0:
@@ -142,10 +146,7 @@ def _leave(model, rows: np.ndarray, members: np.ndarray | None = None) -> None:
     p.job_pole[rows] = -1
     p.sector[rows] = -1
     p.mode[rows] = S.NO_MODE
-    if members is None:
-        members = np.bincount(p.hh[p.alive], minlength=h.n)
-    else:
-        members -= np.bincount(p.hh[rows], minlength=members.size)
+    members -= np.bincount(p.hh[rows], minlength=members.size)
     touched = np.unique(p.hh[rows])
     h.alive[touched[members[touched] == 0]] = False
 

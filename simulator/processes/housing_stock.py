@@ -25,8 +25,7 @@ def occupied(model) -> np.ndarray:
     n_p = len(model.territory.ids)
     # every row binned with weight 0 unless it occupies a dwelling (no gathers of the live rows);
     # tenure capped at 2 so the rows without a dwelling (weight 0) still fall in a valid cell
-    ten = np.minimum(h.tenure, N_TEN - 1)
-    idx = ((h.pole.astype(np.int32) * N_TEN + ten) * N_SIZE + h.size_class) * N_COND + h.condition
+    idx = cell_index(h.pole, np.minimum(h.tenure, N_TEN - 1), h.size_class, h.condition)
     return np.bincount(idx, weights=np.where(live, h.weight, 0.0), minlength=n_p * N_TEN * N_SIZE * N_COND) \
         .reshape(n_p, N_TEN, N_SIZE, N_COND)
 
