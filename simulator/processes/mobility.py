@@ -154,12 +154,16 @@ def _resize(a: np.ndarray, n: int, fill: Any) -> np.ndarray:
     return out
 
 
-def car_access(model, idx: np.ndarray) -> np.ndarray:
-    """0 = licence and household car, 1 = licence without car, 2 = no licence."""
+def car_access(model, idx: np.ndarray, hh: np.ndarray | None = None) -> np.ndarray:
+    """0 = licence and household car, 1 = licence without car, 2 = no licence.
+
+    ``hh``: the households of ``idx`` when the caller already has them (saves a gather).
+    """
     p, h = model.persons, model.households
     lic = p.licence[idx] & (p.age[idx] >= 18)
-    car = h.car[p.hh[idx]] > 0
-    return np.where(lic & car, C.CAR_OK, np.where(lic, C.LICENCE_NO_CAR, C.NO_LICENCE)).astype(np.int64)
+    car = h.car[p.hh[idx] if hh is None else hh] > 0
+    # 2 - lic - (lic & car): CAR_OK 0, LICENCE_NO_CAR 1, NO_LICENCE 2 without two np.where passes
+    return 2 - lic.astype(np.int64) - (lic & car)
 
 
 def carpool_availability(model, o: np.ndarray, d: np.ndarray, car_ok: np.ndarray, w: np.ndarray,
@@ -204,7 +208,8 @@ def _driver_draw(model, idx: np.ndarray) -> np.ndarray:
     return st.v[idx]
 
 
-def _no_driver(model, idx: np.ndarray, o: np.ndarray, d: np.ndarray, avail: np.ndarray | None) -> np.ndarray:
+def _no_driver(model, idx: np.ndarray, o: np.ndarray, d: np.ndarray, avail: np.ndarray | None,
+               hh: np.ndarray | None = None, access: np.ndarray | None = None) -> np.ndarray:
     """True for persons who found no carpool driver on (o, d) (only meaningful without car access).
 
     A person without a licence in a household with a car also has a household
@@ -213,15 +218,24 @@ def _no_driver(model, idx: np.ndarray, o: np.ndarray, d: np.ndarray, avail: np.n
     """
     if avail is None:
         return np.zeros(idx.size, dtype=bool)
-    hh_car = model.households.car[model.persons.hh[idx]] > 0
+    hh = model.persons.hh[idx] if hh is None else hh
+    if access is not None:           # only persons without car access can lack a driver: compute for them only
+        out = np.zeros(idx.size, dtype=bool)
+        sel = np.flatnonzero(access != C.CAR_OK)
+        out[sel] = _no_driver(model, idx[sel], o[sel], d[sel], avail, hh[sel])
+        return out
+    hh_car = model.households.car[hh] > 0
     miss = (1.0 - avail[o, d]) * (1.0 - model.params["mobility"]["carpool_household_driver_prob"] * hh_car)
     return _driver_draw(model, idx) >= 1.0 - miss
 
 
-def _classes(model, idx: np.ndarray, prm: dict, no_driver: np.ndarray | None = None) -> np.ndarray:
+def _classes(model, idx: np.ndarray, prm: dict, no_driver: np.ndarray | None = None,
+             access: np.ndarray | None = None) -> np.ndarray:
+    """Person class (car access, limited mobility, aid, no driver); ``access``: car_access of idx if known."""
     p = model.persons
     limited = p.age[idx] >= prm["mobility_limit_age"]
-    return C.person_class(car_access(model, idx), limited, model.mobility_aid_eur_month[idx] > 0, no_driver)
+    return C.person_class(car_access(model, idx) if access is None else access, limited,
+                          model.mobility_aid_eur_month[idx] > 0, no_driver)
 
 
 def available_modes(model, persons_idx: np.ndarray, job_poles: np.ndarray | None = None) -> np.ndarray:
@@ -235,15 +249,17 @@ def available_modes(model, persons_idx: np.ndarray, job_poles: np.ndarray | None
     idx = np.asarray(persons_idx, dtype=np.int64)
     prm = model.params["mobility"]
     out = np.ones((idx.size, len(S.MODES)), dtype=bool)
-    car = car_access(model, idx) == C.CAR_OK
+    hh = model.persons.hh[idx]
+    access = car_access(model, idx, hh)
+    car = access == C.CAR_OK
     out[:, CAR] = car
     out[:, BIKE] = model.persons.age[idx] < prm["mobility_limit_age"]
     c = getattr(model, "commute", None)
     if job_poles is not None and c is not None and c.carpool_avail is not None:
         job = np.asarray(job_poles, dtype=np.int64)
         ii = np.flatnonzero(job >= 0)
-        o = model.households.pole[model.persons.hh[idx[ii]]].astype(np.int64)
-        out[ii, CARPOOL] = car[ii] | ~_no_driver(model, idx[ii], o, job[ii], c.carpool_avail)
+        o = model.households.pole[hh[ii]].astype(np.int64)
+        out[ii, CARPOOL] = car[ii] | ~_no_driver(model, idx[ii], o, job[ii], c.carpool_avail, hh[ii], access[ii])
     return out
 
 
@@ -331,11 +347,13 @@ def _solve(model) -> None:
     fresh = np.isnan(u) | (rng.random(idx.size) < prm["mode_redraw_rate"])
     u[fresh] = rng.random(int(fresh.sum()))
     st.u[idx] = u
-    o = h.pole[p.hh[idx]].astype(np.int64)
+    hh = p.hh[idx]
+    o = h.pole[hh].astype(np.int64)
     d = p.job_pole[idx].astype(np.int64)
-    w_idx = h.weight[p.hh[idx]]
-    avail = carpool_availability(model, o, d, car_access(model, idx) == C.CAR_OK, w_idx, prm)
-    cls = _classes(model, idx, prm, _no_driver(model, idx, o, d, avail))
+    w_idx = h.weight[hh]
+    access = car_access(model, idx, hh)
+    avail = carpool_availability(model, o, d, access == C.CAR_OK, w_idx, prm)
+    cls = _classes(model, idx, prm, _no_driver(model, idx, o, d, avail, hh, access), access)
     aid = model.mobility_aid_eur_month[idx]
     cells = C.build_cells(n, len(model.segment_ids), idx, o, d, p.segment[idx].astype(np.int64), cls,
                           w_idx, aid)
@@ -355,11 +373,15 @@ def _solve(model) -> None:
     mode = np.zeros(idx.size, dtype=np.int64)
     for j in range(cum_t.shape[0]):
         mode += u > cum_t[j][cells.of_person]
-    t = sk.time[mode, o, d]
-    pnr = (mode == TRANSIT) & (cls % 3 == C.CAR_OK)
-    t[pnr] = np.minimum(t[pnr], sk.pnr_time[o[pnr], d[pnr]])
-    cost = sk.cost_month[mode, o, d]
-    cost = np.where(mode == TRANSIT, np.maximum(cost - aid, 0.0), cost)
+    od = o * n + d                                         # flat (o, d) and (mode, o, d) indices: 1-D gathers
+    mod = mode * (n * n) + od
+    t = sk.time.reshape(-1)[mod]
+    transit = mode == TRANSIT
+    pnr = np.flatnonzero(transit & (access == C.CAR_OK))
+    t[pnr] = np.minimum(t[pnr], sk.pnr_time.reshape(-1)[od[pnr]])
+    cost = sk.cost_month.reshape(-1)[mod]
+    tr = np.flatnonzero(transit)
+    cost[tr] = np.maximum(cost[tr] - aid[tr], 0.0)
 
     p.mode[:] = S.NO_MODE
     p.commute_min[:] = 0.0
@@ -417,9 +439,11 @@ def best_commute(model, persons_idx: np.ndarray, job_poles: np.ndarray
     inside = job >= 0
     if inside.any():
         ii = np.flatnonzero(inside)
-        o = h.pole[p.hh[idx[ii]]].astype(np.int64)
+        hh = p.hh[idx[ii]]
+        o = h.pole[hh].astype(np.int64)
         d = job[ii]
-        cls = _classes(model, idx[ii], prm, _no_driver(model, idx[ii], o, d, c.carpool_avail))
+        access = car_access(model, idx[ii], hh)
+        cls = _classes(model, idx[ii], prm, _no_driver(model, idx[ii], o, d, c.carpool_avail, hh, access), access)
         gc = C.generalised_minutes(c.skims, prm, n, o * n + d, vot[ii], cls, aid[ii])
         best = np.argmin(gc, axis=1)
         g = gc[np.arange(ii.size), best]

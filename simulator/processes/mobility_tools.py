@@ -31,12 +31,13 @@ def update(model, prm: dict, rng: np.random.Generator) -> dict[str, float]:
     u = rng.random(p.n)                                   # one draw per person row, as before
     new_lic = ci[u[ci] < hazard[p.segment[ci]]]
     p.licence[new_lic] = True
-    adult = p.age >= 18
-    adult &= p.alive
-    adult &= p.licence
-    drivers = np.zeros(h.n, dtype=bool)
-    drivers[p.hh[adult]] = True
-    hcand = h.alive & (h.car == 0) & drivers & ~named
+    carless = h.alive & (h.car == 0) & ~named
+    driver = carless[p.hh]                                # licensed living adults of car-less households
+    driver &= p.alive
+    driver &= p.licence
+    driver &= p.age >= 18
+    hcand = np.zeros(h.n, dtype=bool)
+    hcand[p.hh[driver]] = True
     buy = hcand & (rng.random(h.n) < prm["car_acquisition_rate"])
     h.car[buy] = 1
     return {"licences_obtained": float(h.weight[p.hh[new_lic]].sum()), "cars_bought": float(h.weight[buy].sum())}
