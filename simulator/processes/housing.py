@@ -18,8 +18,8 @@ import numpy as np
 from .. import state as S
 from ..params import spec
 from . import housing_stock as HS
-from .housing_market import (N_COND, N_SIZE, N_TEN, Facts, annuity, cell_index, draw_condition, energy_cost,
-                             fit_draw, household_facts, housing_aid, place)
+from .housing_market import (N_COND, N_SIZE, N_TEN, Facts, annuity, cell_index, draw_condition_cells,
+                             draw_from_cdf, energy_cost, fit_draw, household_facts, housing_aid, place_uniform)
 
 #: state the metric functions never read: the model's metrics snapshot shares it instead of copying it
 METRICS_UNREAD = ("housing.prev_hh", "housing.parent_hh", "housing.loan", "housing.loan_end")
@@ -370,40 +370,57 @@ def _movers(model, prm, rng, facts: Facts) -> np.ndarray:
     p, h = model.persons, model.households
     live = facts.live
     ten = h.tenure
-    rate = np.where(ten < 3, np.asarray(prm["move_rate_by_tenure"])[np.minimum(ten, 2)], 0.0)
-    q = 1.0 - rate
     overcrowded = (h.size_class == 0) & (facts.members >= prm["large_need_members"]) & (ten != S.NO_DWELLING)
-    q *= np.where(overcrowded, 1 - prm["overcrowded_move_rate"], 1.0)
-    q *= np.where(burden(model, facts) > prm["burden_move_threshold"], 1 - prm["burden_move_rate"], 1.0)
+    heavy = burden(model, facts) > prm["burden_move_threshold"]
     far = p.alive & (p.commute_min > prm["long_commute_min"]) & (p.job_pole >= 0)
     hh_far = np.bincount(p.hh[far], minlength=h.n) > 0
-    q *= np.where(hh_far, 1 - prm["long_commute_move_rate"], 1.0)
+    elderly = facts.oldest >= prm["elderly_age"]
+    # the yearly move probability depends only on (tenure, overcrowded, heavy burden, long commute, elderly):
+    # it is computed for the 4 x 2^4 combinations, with the same float operations per household as
+    # q = (1 - rate) x (1 - r_crowd or 1) x (1 - r_burden or 1) x (1 - r_commute or 1), pr = 1 - q
+    # (x elderly_move_factor), and looked up by a small integer code
+    t4 = np.arange(4)
+    q = 1.0 - np.where(t4 < 3, np.asarray(prm["move_rate_by_tenure"])[np.minimum(t4, 2)], 0.0)  # [tenure]
+    flag = np.array([False, True])[:, None, None, None, None]
+    q = q * np.where(flag, 1 - prm["overcrowded_move_rate"], 1.0)                 # [crowd, 1, 1, 1, tenure]
+    q = q * np.where(flag, 1 - prm["burden_move_rate"], 1.0).reshape(1, 2, 1, 1, 1)
+    q = q * np.where(flag, 1 - prm["long_commute_move_rate"], 1.0).reshape(1, 1, 2, 1, 1)
     pr = 1 - q
-    pr = np.where(facts.oldest >= prm["elderly_age"], pr * prm["elderly_move_factor"], pr)
-    move = live & ((rng.random(h.n) < pr) | (ten == S.NO_DWELLING))
+    pr = np.where(flag.reshape(1, 1, 1, 2, 1), pr * prm["elderly_move_factor"], pr).reshape(-1)
+    code = ten.astype(np.uint8)                     # ((crowd * 2 + heavy) * 2 + far) * 2 + elderly) * 4 + tenure
+    code += elderly.view(np.uint8) << 2
+    code += hh_far.view(np.uint8) << 3
+    code += heavy.view(np.uint8) << 4
+    code += overcrowded.view(np.uint8) << 5
+    move = live & ((rng.random(h.n) < pr[code]) | (ten == S.NO_DWELLING))
     return np.flatnonzero(move)
 
 
 def _commute_matrix(model, movers, modes, T, cand) -> np.ndarray:
     """Summed one-way time (min) of each mover's workers to their job poles, from each of its candidate poles.
 
-    ``cand`` [movers, m] candidate poles; returns [movers, m].
+    ``cand`` [movers, m] candidate poles; returns [movers, m]. Sums run over a
+    mover's workers in person order (one bincount: the same additions as a
+    sequential sum per mover).
     """
     p, h = model.persons, model.households
     pos = np.full(h.n, -1, dtype=np.int64)
     pos[movers] = np.arange(movers.size)
     wk = np.flatnonzero(p.alive & (p.job_pole >= 0))
-    wk = wk[pos[p.hh[wk]] >= 0]
-    C = np.zeros(cand.shape)
-    if wk.size == 0:
-        return C
     mi = pos[p.hh[wk]]
-    order = np.argsort(mi, kind="stable")
-    wk, mi = wk[order], mi[order]
-    tw = T[modes[mi][:, None], cand[mi], p.job_pole[wk].astype(np.int64)[:, None]]   # [workers, m]
-    start = np.flatnonzero(np.r_[True, mi[1:] != mi[:-1]])
-    C[mi[start]] = np.add.reduceat(tw, start, axis=0)
-    return C
+    sel = mi >= 0
+    wk, mi = wk[sel], mi[sel]
+    k, m = cand.shape
+    if wk.size == 0:
+        return np.zeros(cand.shape)
+    n = T.shape[1]
+    # flat index into T [mode, from, to]: (mode * n + candidate) * n + job pole
+    ti = (modes[mi] * n)[:, None] + cand[mi]
+    ti *= n
+    ti += p.job_pole[wk].astype(np.int64)[:, None]
+    tw = T.reshape(-1)[ti]                                                       # [workers, m]
+    bins = (mi * m)[:, None] + np.arange(m)
+    return np.bincount(bins.reshape(-1), weights=tw.reshape(-1), minlength=k * m).reshape(k, m)
 
 
 def _market(model, prm, rng, facts: Facts, events: dict[str, float]) -> None:
@@ -420,6 +437,11 @@ def _market(model, prm, rng, facts: Facts, events: dict[str, float]) -> None:
     to their market stock, each corrected by -ln of its expected number of
     draws. Each household looks first at its preferred size and falls back
     on the other one where no unit of its size is free.
+
+    Implementation: every term that depends only on small categories (pole,
+    size, mode, segment, loan case) is computed once per category with the
+    same float operations and gathered by a flat index; the rest is computed
+    in place on [mover, candidate] arrays, in the same order of operations.
     """
     h, st, terr = model.households, model.housing, model.territory
     n_p = len(terr.ids)
@@ -437,9 +459,7 @@ def _market(model, prm, rng, facts: Facts, events: dict[str, float]) -> None:
     q = mstock / mstock.sum()
     cand = np.empty((k, m), dtype=np.int64)
     cand[:, 0] = origin
-    cand[:, 1:] = rng.choice(n_p, size=(k, m - 1), p=q)
-    corr = np.zeros((k, m), dtype=np.float32)
-    corr[:, 1:] = -np.log(np.maximum((m - 1) * q[cand[:, 1:]], 1e-12))
+    cand[:, 1:] = draw_from_cdf(rng, q, (k, m - 1))            # = rng.choice(n_p, size=(k, m - 1), p=q)
     inc = np.maximum(facts.income[movers], 1.0)
     icu = facts.income_cu[movers]
     need = _need_size(facts, movers, prm)
@@ -447,43 +467,82 @@ def _market(model, prm, rng, facts: Facts, events: dict[str, float]) -> None:
     cur_owner = h.tenure[movers] == S.OWNER
     has_home = h.tenure[movers] != S.NO_DWELLING
     w = h.weight[movers]
-    C = _commute_matrix(model, movers, modes, T, cand) / 60.0                   # [mover, candidate], h
+    C = _commute_matrix(model, movers, modes, T, cand)
+    C /= 60.0                                                                   # [mover, candidate], h
     aff = np.log(np.maximum(np.array([[s.segment["pole_affinity"].get(kd, 1.0) for kd in terr.kind]
                                       for s in model.personas]), 1e-6))
     seg = h.segment[movers].astype(np.int64)
-    base = (-prm["beta_commute_per_h"] * C - prm["beta_distance_per_h"] * T[modes[:, None], origin[:, None], cand]
-            / 60.0 + prm["affinity_weight"] * aff[seg[:, None], cand] - prm["beta_move_cost"]
-            + prm["beta_same_pole"] * (cand == origin[:, None])).astype(np.float32) + corr
+    # base = (-b_commute C - b_dist T / 60 + w_aff aff - b_move + b_same [j = origin]) in float64, then float32
+    # + the sampling correction -ln((m - 1) q_j) (0 for the current pole)
+    dist = prm["beta_distance_per_h"] * T / 60.0                                # [mode, from, to]
+    waff = prm["affinity_weight"] * aff                                         # [segment, pole]
+    x = C * -prm["beta_commute_per_h"]
+    x -= dist.reshape(-1)[((modes * n_p + origin) * n_p)[:, None] + cand]
+    x += waff.reshape(-1)[(seg * n_p)[:, None] + cand]
+    x -= prm["beta_move_cost"]
+    x += prm["beta_same_pole"] * (cand == origin[:, None])
+    base = x.astype(np.float32)
+    corr = (-np.log(np.maximum((m - 1) * q, 1e-12))).astype(np.float32)        # [pole]
+    base[:, 1:] += corr[cand[:, 1:]]
+    base[:, 0] += np.float32(0.0)                  # as adding a zero correction (-0.0 becomes 0.0)
+    del x
     # monthly costs of each option [mover, candidate] for the preferred and the other size:
     # mortgage (linear in the principal) + charges + energy, or rent net of aid + energy
     m2 = np.asarray(prm["dwelling_m2"])
     en = energy_cost(np.array([0, 1]), np.array([0, 0]), prm, _year_index(model))
     modest = (icu <= prm["aid_income_ceiling_cu"]) & ~cur_owner
-    pf = np.where(modest, 1.0 - prm["price_guarantee_share"] * prm["price_guarantee_discount"], 1.0)[:, None]
-    aid = np.where(modest, prm["ownership_aid_eur"], 0.0)[:, None]
     a = float(annuity(np.array([1.0]), prm["mortgage_rate"], prm["mortgage_years"])[0])
     val = st.price_eur_m2[:, None] * m2[None, :] * (1 - prm["down_payment_share"])           # [pole, size]
-    rent = st.rent_eur_m2[:, None] * m2[None, :]
-    outright = (cur_owner & (facts.oldest[movers] >= prm["mortgage_age_limit"]))[:, None]
+    rent = (st.rent_eur_m2[:, None] * m2[None, :]).reshape(-1)                              # [pole * 2 + size]
+    outright = cur_owner & (facts.oldest[movers] >= prm["mortgage_age_limit"])
+    # mortgage by loan case (0 ordinary, 1 modest first buyer: guarantee and aid, 2 paid outright) and
+    # [pole, size]: a max(pf value - aid, 0), as the per-household formula
+    pf_m = 1.0 - prm["price_guarantee_share"] * prm["price_guarantee_discount"]
+    loan_tab = np.stack([a * np.maximum(1.0 * val - 0.0, 0.0), a * np.maximum(pf_m * val - prm["ownership_aid_eur"], 0.0),
+                         np.zeros_like(val)]).reshape(-1)                                   # [case * pole * size]
+    own_tab = loan_tab + np.tile(prm["owner_charges_eur_m2"] * m2 + en, 3 * n_p)          # + charges + energy
+    case = np.where(outright, 2, modest.astype(np.int64))
     lo, hi = prm["apl_income_floor_cu"], prm["apl_income_ceiling_cu"]
     keep = (1.0 - prm["apl_max_share"] * np.clip((hi - icu) / max(hi - lo, 1e-9), 0.0, 1.0))[:, None]
     inc2 = inc[:, None]
+    debt_cap = prm["max_debt_ratio"] * inc2
     young_ok = (facts.oldest[movers] <= prm["max_buy_age"])[:, None]
-    util, feas = [], []
+    mb, bb = prm["max_burden_accept"], np.float32(prm["beta_burden"])
+    crowd_pen = np.float32(prm["beta_overcrowded"]) * big.astype(np.float32)[:, None]   # small unit, 3+ persons
+    zero = np.float32(0.0)
+    gumbel = _gumbel32(rng, (k, m, 2))
+    # utilities with their taste shocks, -inf where the option is not affordable: [mover, candidate, tenure]
+    # for the preferred size (g_pref) and the other one (g_oth)
+    g = []
+    pc = cand * 2                                                               # pole * 2 + size
     for s_rel in (0, 1):                      # 0: preferred size, 1: the other size
         sz = (need if s_rel == 0 else 1 - need)[:, None]
-        loan = np.where(outright, 0.0, a * np.maximum(pf * val[cand, sz] - aid, 0.0))              # [mover, cand]
-        bur = np.empty((k, m, 2), dtype=np.float32)
-        bur[:, :, 0] = (loan + (prm["owner_charges_eur_m2"] * m2 + en)[sz]) / inc2
-        bur[:, :, 1] = (keep * rent[cand, sz] + en[sz]) / inc2
-        f = bur <= prm["max_burden_accept"]
-        f[:, :, 0] &= (loan <= prm["max_debt_ratio"] * inc2) & young_ok
-        u = base[:, :, None] - np.float32(prm["beta_burden"]) * bur
+        fi = pc + sz                                                            # [mover, cand] pole * 2 + size
+        u = np.empty((k, m, 2), dtype=np.float32)
+        f = np.empty((k, m, 2), dtype=bool)
+        # owner: (mortgage + charges + energy) / income, affordable below max burden and max debt ratio
+        li = fi + (case * (2 * n_p))[:, None]
+        bur = own_tab[li]
+        bur /= inc2
+        b32 = bur.astype(np.float32)
+        np.less_equal(b32, mb, out=f[:, :, 0])
+        f[:, :, 0] &= (loan_tab[li] <= debt_cap) & young_ok
+        u[:, :, 0] = base - bb * b32
         u[:, :, 0] += np.float32(prm["beta_owner"])
-        u -= np.float32(prm["beta_overcrowded"]) * ((sz[:, 0] == 0) & big).astype(np.float32)[:, None, None]
-        util.append(u)
-        feas.append(f)
-    gumbel = _gumbel32(rng, (k, m, 2))
+        # private rent: (rent net of aid + energy) / income
+        bur = rent[fi]
+        bur *= keep
+        bur += en[sz]
+        bur /= inc2
+        b32 = bur.astype(np.float32)
+        np.less_equal(b32, mb, out=f[:, :, 1])
+        u[:, :, 1] = base - bb * b32
+        u -= np.where((sz == 0) & big[:, None], crowd_pen, zero)[:, :, None]
+        u += gumbel
+        u[~f] = -np.inf
+        g.append(u)
+    del gumbel, bur, b32, f
+    g_pref, g_oth = g
     b_now = ((h.housing_cost[movers] + h.energy_cost[movers]) / inc).astype(np.float64)
     crowd = (h.size_class[movers] == 0) & big
     u_stay = (-prm["beta_burden"] * b_now - prm["beta_commute_per_h"] * C[:, 0]
@@ -491,34 +550,27 @@ def _market(model, prm, rng, facts: Facts, events: dict[str, float]) -> None:
               - prm["beta_condition"] * (h.condition[movers] != 0) - prm["beta_overcrowded"] * crowd)
     u_stay = np.where(has_home, u_stay + rng.gumbel(size=k), -np.inf)
     rejected = np.zeros((k, m, 2), dtype=bool)
+    any_rejected = False
     active = np.ones(k, dtype=bool)
     vacant = np.maximum(st.stock - HS.occupied(model), 0.0).reshape(-1)
     ten_of = np.asarray(MARKET)
-    ug0, ug1 = util[0] + gumbel, util[1] + gumbel       # utilities with their taste shocks [k, m, 2]
-    del util, gumbel
+    # flat index of the vacant (pole, market tenure, size) [pole * 4 + t * 2 + s] of each option
+    opt_pref = (cand * 4 + need[:, None])[:, :, None] + np.array([0, 2])
+    opt_oth = (cand * 4 + (1 - need)[:, None])[:, :, None] + np.array([0, 2])
     for _ in range(prm["choice_rounds"]):
         idx = np.flatnonzero(active)
         if idx.size == 0:
             break
         sel = None if idx.size == k else idx              # first round: no gathers of the [k, m, 2] arrays
         sub = partial(_take, sel)
-        vac3 = vacant.reshape(n_p, N_TEN, N_SIZE, N_COND)[:, list(MARKET)].sum(-1)    # [pole, 2, size]
-        cc = sub(cand)
-        ww = sub(w)[:, None]
-        fit_s = np.empty(cc.shape + (2,), dtype=bool)                                # [k, m, 2]: fits a small,
-        fit_l = np.empty(cc.shape + (2,), dtype=bool)                                # a large unit of tenure t
-        for t_ in range(2):
-            np.greater_equal(np.ascontiguousarray(vac3[:, t_, 0])[cc], ww, out=fit_s[:, :, t_])
-            np.greater_equal(np.ascontiguousarray(vac3[:, t_, 1])[cc], ww, out=fit_l[:, :, t_])
-        nd = sub(need)[:, None, None] == 1
-        use_pref = np.where(nd, fit_l, fit_s)
-        use_oth = np.where(nd, fit_s, fit_l)
+        vac3 = vacant.reshape(n_p, N_TEN, N_SIZE, N_COND)[:, list(MARKET)].sum(-1).reshape(-1)  # [pole, 2, size]
+        ww = sub(w)[:, None, None]
+        use_pref = vac3[sub(opt_pref)] >= ww               # [k, m, 2]: a unit of the preferred size is free
+        use_oth = vac3[sub(opt_oth)] >= ww                 # one of the other size only
         use_oth &= ~use_pref
-        ok = use_pref & sub(feas[0])
-        ok |= use_oth & sub(feas[1])
-        ok &= ~sub(rejected)
-        u = np.where(use_pref, sub(ug0), sub(ug1))
-        u[~ok] = -np.inf
+        u = np.where(use_pref, sub(g_pref), np.where(use_oth, sub(g_oth), -np.inf))
+        if any_rejected:
+            u[sub(rejected)] = -np.inf
         u = u.reshape(idx.size, -1)
         best = np.argmax(u, axis=1)
         stay = u[np.arange(idx.size), best] <= u_stay[idx]
@@ -531,10 +583,12 @@ def _market(model, prm, rng, facts: Facts, events: dict[str, float]) -> None:
         j = cand[gi, slot]
         s = np.where(use_pref[go, slot, t], need[gi], 1 - need[gi])
         ten = ten_of[t]
-        c = draw_condition(vacant.reshape(n_p, N_TEN, N_SIZE, N_COND)[j, ten, s], rng)
-        acc = place(cell_index(j, ten, s, c), w[gi], rng.random(gi.size), vacant)
+        c = draw_condition_cells(vacant, cell_index(j, ten, s, 0), rng)
+        acc = place_uniform(cell_index(j, ten, s, c), w[gi], rng.random(gi.size), vacant)
         rej = ~acc
-        rejected[gi[rej], slot[rej], t[rej]] = True
+        if rej.any():
+            rejected[gi[rej], slot[rej], t[rej]] = True
+            any_rejected = True
         rows = movers[gi[acc]]
         if rows.size:
             had = h.tenure[rows] != S.NO_DWELLING

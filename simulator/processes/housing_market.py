@@ -109,19 +109,50 @@ def fit_draw(prior: np.ndarray, key: np.ndarray, group: np.ndarray, w: np.ndarra
     return np.minimum((rng.random(group.size)[:, None] > c).sum(1), k - 1)
 
 
-def place(cells: np.ndarray, w: np.ndarray, priority: np.ndarray, vacant: np.ndarray) -> np.ndarray:
+def place(cells: np.ndarray, w: np.ndarray, priority: np.ndarray, vacant: np.ndarray,
+          order: np.ndarray | None = None) -> np.ndarray:
     """Accept candidates into cells without over-filling them; returns the accepted mask.
 
     Within each cell candidates are taken by decreasing priority while the
     cumulative weight fits the vacant units (an agent fits whole or not).
     ``vacant`` (flat, real units) is decreased in place by what is taken.
+    ``order`` (optional) is ``np.argsort(-priority, kind="stable")`` when the
+    caller already has it (one sort of the social queue serves both rounds).
     """
     if cells.size == 0:
         return np.zeros(0, dtype=bool)
     # the order of np.lexsort((-priority, cells)) in two stable sorts, the second a radix sort of small ints
-    order = np.argsort(-priority, kind="stable")
+    if order is None:
+        order = np.argsort(-priority, kind="stable")
     small = np.int16 if cells.size == 0 or cells.max() < np.iinfo(np.int16).max else np.int64
     order = order[np.argsort(cells[order].astype(small), kind="stable")]
+    return _take_in_order(cells, w, vacant, order)
+
+
+def place_uniform(cells: np.ndarray, w: np.ndarray, u: np.ndarray, vacant: np.ndarray) -> np.ndarray:
+    """:func:`place` for priorities ``u`` drawn by ``Generator.random`` (float64 multiples of 2^-53 in [0, 1)).
+
+    Same result as ``place(cells, w, u, vacant)``: the lexicographic order
+    (cell, decreasing u, row) is one sort of the integer key
+    cell * 2^53 + (2^53 - 1 - u 2^53) (exact: u 2^53 is an integer below
+    2^53, cells < 2^10); the quicksort is taken only when the keys are all
+    distinct (then every sort gives the same order), else the stable one.
+    """
+    if cells.size == 0:
+        return np.zeros(0, dtype=bool)
+    c = np.asarray(cells, np.int64)
+    if c.max() >= 1 << 10:
+        return place(cells, w, u, vacant)
+    key = (c << 53) | ((1 << 53) - 1 - (u * 2.0 ** 53).astype(np.int64))
+    order = np.argsort(key)
+    ks = key[order]
+    if np.any(ks[1:] == ks[:-1]):
+        order = np.argsort(key, kind="stable")
+    return _take_in_order(cells, w, vacant, order)
+
+
+def _take_in_order(cells: np.ndarray, w: np.ndarray, vacant: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Acceptance of :func:`place` once candidates are sorted by (cell, decreasing priority)."""
     c, ww = cells[order], w[order]
     cs = np.cumsum(ww)
     start = np.flatnonzero(np.r_[True, c[1:] != c[:-1]])
@@ -141,3 +172,38 @@ def draw_condition(vac_ts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     tot = cum[:, -1:]
     u = rng.random(vac_ts.shape[0])[:, None] * np.maximum(tot, 1e-300)
     return np.minimum((u > cum).sum(1), N_COND - 1)
+
+
+def draw_condition_cells(vacant: np.ndarray, cell0: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """:func:`draw_condition` of ``vacant[cell0 + (0, 1, 2)]`` (flat vacant units, ``cell0`` the cells of
+    condition 0), without building the [n, 3] table: the same cumulative sums, draws and comparisons."""
+    c0 = vacant[cell0]
+    c1 = c0 + vacant[cell0 + 1]
+    c2 = c1 + vacant[cell0 + 2]
+    u = rng.random(cell0.size) * np.maximum(c2, 1e-300)
+    out = (u > c0).astype(np.int64)
+    out += u > c1
+    out += u > c2
+    return np.minimum(out, N_COND - 1, out=out)
+
+
+def draw_from_cdf(rng: np.random.Generator, q: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``rng.choice(q.size, size=shape, p=q)`` (same draws, same result), faster for a short ``q``.
+
+    numpy draws ``rng.random(shape)`` and takes ``cdf.searchsorted(u, "right")``
+    with ``cdf = q.cumsum() / q.cumsum()[-1]``; here the search starts from a
+    table of the answers at 4,096 equal steps of u and moves up while
+    ``cdf[i] <= u`` (a few vectorised steps at most: the table is exact at
+    the step edges, u 4096 is exact for u in [0, 1)).
+    """
+    cdf = q.cumsum()
+    cdf /= cdf[-1]
+    u = rng.random(shape)
+    G = 4096
+    edges = np.arange(G + 1) / G
+    lo = cdf.searchsorted(edges[:-1], side="right")
+    steps = int((cdf.searchsorted(edges[1:], side="right") - lo).max())
+    idx = lo[(u * G).astype(np.intp)]
+    for _ in range(steps):
+        idx += cdf[idx] <= u
+    return idx.astype(np.int64, copy=False)
