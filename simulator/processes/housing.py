@@ -169,6 +169,11 @@ class HousingState:
                 setattr(self, name, out)
 
     _live: np.ndarray | None = None   # live-household mask cached during a step (membership is fixed there)
+    # occupancy kept up to date during a step (housing_stock.track_occupancy): cell index and occupying
+    # weight per household, and the last count (None: to recount)
+    _cell: np.ndarray | None = None
+    _w_occ: np.ndarray | None = None
+    _occ: np.ndarray | None = None
 
     @staticmethod
     def live_mask(model) -> np.ndarray:
@@ -348,6 +353,7 @@ def step(model) -> dict[str, float]:
     events: dict[str, float] = {}
     facts = household_facts(model.persons, h, prm)
     st._live = facts.live
+    HS.track_occupancy(model)
     HS.construct(model, prm, events)
     HS.demolish(model, prm, events)
     HS.resize(model, prm, events)
@@ -356,11 +362,12 @@ def step(model) -> dict[str, float]:
     _update_queue(model, prm, rng, facts)
     _market(model, prm, rng, facts, events)
     _allocate_social(model, prm, rng, facts, events)
-    events["returned_to_parents"] = _back_to_parents(model)
-    st._live = None
+    events["returned_to_parents"] = _back_to_parents(model)     # updates the cached live mask
     _update_prices(model, prm)
     events["households_without_dwelling"] = float(
         h.weight[HousingState.live_mask(model) & (h.tenure == S.NO_DWELLING)].sum())
+    HS.untrack_occupancy(model)
+    st._live = None
     st.prev_hh = model.persons.hh.copy()
     return events
 
@@ -626,6 +633,7 @@ def _move_in(model, prm, facts, rows, pole, ten, size, cond, was_owner) -> None:
     st.loan[rows] = np.where(buy, _owner_payment(model, prm, pole, size, facts, rows, was_owner), 0.0)
     st.loan_end[rows] = np.where(buy, model.year + int(prm["mortgage_years"]), 0)
     st.contract_rent[rows] = np.where(ten == S.PRIVATE_RENT, st.rent_eur_m2[pole], 0.0)
+    HS.occupancy_changed(model, rows)
     update_costs(model, prm, facts, rows)
 
 

@@ -22,10 +22,11 @@ def _back_to_parents(model) -> float:
     The parents' household is the one the person belonged to at the end of
     the previous housing step. If it no longer exists, the young adult's
     household stays "without a dwelling" (hosted) and searches again.
+    The cached live mask (if any) is updated: the returning households are
+    no longer live, their parents' households were and stay live.
     """
     p, h, st = model.persons, model.households, model.housing
     live = H.HousingState.live_mask(model)
-    st._live = None
     par = st.parent_hh[: h.n].copy()
     st.parent_hh[: h.n] = -1
     back = np.flatnonzero(live & (h.tenure == S.NO_DWELLING) & (par >= 0))
@@ -37,6 +38,10 @@ def _back_to_parents(model) -> float:
     mem = np.flatnonzero(p.alive & (target[p.hh] >= 0))
     p.hh[mem] = target[p.hh[mem]].astype(np.int32)
     h.alive[back] = False
+    if st._live is not None:
+        st._live = live.copy()
+        st._live[back] = False
+        HS.occupancy_changed(model, back)
     st.in_queue[back] = False
     h.years_waiting[back] = 0.0
     return float(h.weight[back].sum())
@@ -112,6 +117,7 @@ def _allocate_social(model, prm, rng, facts: Facts, events: dict[str, float]) ->
         st.entry_income_cu[rows] = facts.income_cu[rows]
         st.moves_in += np.bincount(j[acc], weights=h.weight[rows], minlength=n_p)
         h.pole[rows], h.tenure[rows], h.size_class[rows], h.condition[rows] = j[acc], S.SOCIAL_RENT, s[acc], c[acc]
+        HS.occupancy_changed(model, rows)
         st.loan[rows] = 0.0
         st.in_queue[rows] = False
         h.years_waiting[rows] = 0.0
