@@ -216,22 +216,51 @@ def _need_size(facts: Facts, rows, prm) -> np.ndarray:
 
 
 def update_costs(model, prm, facts: Facts, rows: np.ndarray | None = None) -> None:
-    """housing_cost (rent net of aid, mortgage + charges, or charges) and energy_cost, EUR/month."""
+    """housing_cost (rent net of aid, mortgage + charges, or charges) and energy_cost, EUR/month.
+
+    ``rows`` None: every live household, computed on the whole columns (no
+    gathers) and written where live. Per household, in EUR/month:
+    rent = (contract rent, or social share x 2017 market rent) x m2 x condition factor, minus the aid;
+    owner = mortgage (until it ends) + charges x m2; energy by (size, condition), 0 without a dwelling.
+    """
     h, st = model.households, model.housing
-    rows = np.flatnonzero(facts.live) if rows is None else rows
-    ten, size, cond, pole = h.tenure[rows], h.size_class[rows], h.condition[rows], h.pole[rows]
-    m2 = np.asarray(prm["dwelling_m2"])[size]
-    cf = np.asarray(prm["condition_rent_factor"])[cond]
-    icu = facts.income_cu[rows]
-    rent = np.where(ten == S.PRIVATE_RENT, st.contract_rent[rows], prm["social_rent_share"] * st.rent0_eur_m2[pole])
-    rent = rent * m2 * cf
-    rent_net = rent - housing_aid(rent, icu, prm)
-    loan = np.where(st.loan_end[rows] > model.year, st.loan[rows], 0.0)
-    own = loan + prm["owner_charges_eur_m2"] * m2
-    cost = np.where(ten == S.OWNER, own, np.where((ten == S.PRIVATE_RENT) | (ten == S.SOCIAL_RENT), rent_net, 0.0))
-    en = np.where(ten == S.NO_DWELLING, 0.0, energy_cost(size, cond, prm, _year_index(model)))
-    h.housing_cost[rows] = cost.astype(np.float32)
-    h.energy_cost[rows] = en.astype(np.float32)
+    n = h.n
+
+    def take(a: np.ndarray) -> np.ndarray:
+        return a[:n] if rows is None else a[rows]
+
+    ten, size, cond = take(h.tenure), take(h.size_class), take(h.condition)
+    m2_tab = np.asarray(prm["dwelling_m2"])
+    m2 = m2_tab[size]
+    icu = take(facts.income_cu)
+    rent = np.where(ten == S.PRIVATE_RENT, take(st.contract_rent),
+                    (prm["social_rent_share"] * st.rent0_eur_m2)[take(h.pole)])
+    rent *= m2
+    rent *= np.asarray(prm["condition_rent_factor"])[cond]
+    rent -= housing_aid(rent, icu, prm)                                   # rent net of aid
+    loan = np.where(take(st.loan_end) > model.year, take(st.loan), 0.0)
+    loan += (prm["owner_charges_eur_m2"] * m2_tab)[size]                   # owner: mortgage + charges
+    cost = rent
+    np.copyto(cost, loan, where=ten == S.OWNER)
+    np.copyto(cost, 0.0, where=ten == S.NO_DWELLING)
+    # energy by (tenure, size, condition): 0 without a dwelling
+    t = np.arange(N_TEN + 1)[:, None, None]
+    en_tab = np.where(t == S.NO_DWELLING, 0.0,
+                      energy_cost(np.arange(N_SIZE)[None, :, None], np.arange(N_COND)[None, None, :], prm,
+                                  _year_index(model))).reshape(-1)
+    code = ten.astype(np.intp)
+    code *= N_SIZE
+    code += size
+    code *= N_COND
+    code += cond
+    en = en_tab[code]
+    if rows is None:
+        live = facts.live[:n]
+        np.copyto(h.housing_cost, cost, where=live)                          # float64 -> float32 as astype
+        np.copyto(h.energy_cost, en, where=live)
+    else:
+        h.housing_cost[rows] = cost.astype(np.float32)
+        h.energy_cost[rows] = en.astype(np.float32)
 
 
 def burden(model, facts: Facts) -> np.ndarray:

@@ -139,14 +139,14 @@ def convert(model, rng, amount: np.ndarray, src: int, dst: int) -> float:
     f = np.clip(np.where(stock_src > 0, amount / np.maximum(stock_src, 1e-12), 0.0), 0.0, 1.0)
     live = st.live_mask(model) & (h.tenure != S.NO_DWELLING) & (h.condition == src)
     rows = np.flatnonzero(live)
-    p_row = f[h.pole[rows], h.tenure[rows], h.size_class[rows]]
-    hit = rows[rng.random(rows.size) < p_row]
+    grp = (h.pole[rows].astype(np.int64) * N_TEN + h.tenure[rows]) * N_SIZE + h.size_class[rows]  # (pole, ten, size)
+    is_hit = rng.random(rows.size) < f.reshape(-1)[grp]
+    hit = rows[is_hit]
+    w = h.weight[rows]
     # households moved with their dwelling, summed in row order (as np.add.at)
-    occ_moved = np.bincount((h.pole[hit].astype(np.int64) * N_TEN + h.tenure[hit]) * N_SIZE + h.size_class[hit],
-                            weights=h.weight[hit], minlength=stock_src.size).reshape(stock_src.shape)
+    occ_moved = np.bincount(grp[is_hit], weights=w[is_hit], minlength=stock_src.size).reshape(stock_src.shape)
     # households in ``src`` units (the rows above, before any changes condition), as occupied()[..., src]
-    occ_src = np.bincount((h.pole[rows].astype(np.int64) * N_TEN + h.tenure[rows]) * N_SIZE + h.size_class[rows],
-                          weights=h.weight[rows], minlength=stock_src.size).reshape(stock_src.shape)
+    occ_src = np.bincount(grp, weights=w, minlength=stock_src.size).reshape(stock_src.shape)
     vac_moved = f * np.maximum(stock_src - occ_src, 0.0)
     moved = np.minimum(occ_moved + vac_moved, stock_src)
     st.stock[..., src] -= moved
