@@ -516,7 +516,7 @@ def _market(model, prm, rng, facts: Facts, events: dict[str, float]) -> None:
     x -= dist.reshape(-1)[((modes * n_p + origin) * n_p)[:, None] + cand]
     x += waff.reshape(-1)[(seg * n_p)[:, None] + cand]
     x -= prm["beta_move_cost"]
-    x += prm["beta_same_pole"] * (cand == origin[:, None])
+    np.add(x, prm["beta_same_pole"], out=x, where=cand == origin[:, None])   # (+ 0 elsewhere: x is never -0 here)
     base = x.astype(np.float32)
     corr = (-np.log(np.maximum((m - 1) * q, 1e-12))).astype(np.float32)        # [pole]
     base[:, 1:] += corr[cand[:, 1:]]
@@ -549,11 +549,12 @@ def _market(model, prm, rng, facts: Facts, events: dict[str, float]) -> None:
     gumbel = _gumbel32(rng, (k, m, 2))
     # utilities with their taste shocks, -inf where the option is not affordable: [mover, candidate, tenure]
     # for the preferred size (g_pref) and the other one (g_oth)
-    g = []
+    g, fis = [], []
     pc = cand * 2                                                               # pole * 2 + size
     for s_rel in (0, 1):                      # 0: preferred size, 1: the other size
         sz = (need if s_rel == 0 else 1 - need)[:, None]
         fi = pc + sz                                                            # [mover, cand] pole * 2 + size
+        fis.append(fi)
         u = np.empty((k, m, 2), dtype=np.float32)
         f = np.empty((k, m, 2), dtype=bool)
         # owner: (mortgage + charges + energy) / income, affordable below max burden and max debt ratio
@@ -562,7 +563,9 @@ def _market(model, prm, rng, facts: Facts, events: dict[str, float]) -> None:
         bur /= inc2
         b32 = bur.astype(np.float32)
         np.less_equal(b32, mb, out=f[:, :, 0])
-        f[:, :, 0] &= (loan_tab[li] <= debt_cap) & young_ok
+        ok = np.less_equal(loan_tab[li], debt_cap)
+        ok &= young_ok
+        f[:, :, 0] &= ok
         u[:, :, 0] = base - bb * b32
         u[:, :, 0] += np.float32(prm["beta_owner"])
         # private rent: (rent net of aid + energy) / income
@@ -575,10 +578,11 @@ def _market(model, prm, rng, facts: Facts, events: dict[str, float]) -> None:
         u[:, :, 1] = base - bb * b32
         u -= np.where((sz == 0) & big[:, None], crowd_pen, zero)[:, :, None]
         u += gumbel
-        u[~f] = -np.inf
+        np.copyto(u, np.float32(-np.inf), where=np.logical_not(f, out=f))
         g.append(u)
-    del gumbel, bur, b32, f
+    del gumbel, bur, b32, f, ok
     g_pref, g_oth = g
+    fi_pref, fi_oth = fis
     b_now = ((h.housing_cost[movers] + h.energy_cost[movers]) / inc).astype(np.float64)
     crowd = (h.size_class[movers] == 0) & big
     u_stay = (-prm["beta_burden"] * b_now - prm["beta_commute_per_h"] * C[:, 0]
@@ -590,23 +594,32 @@ def _market(model, prm, rng, facts: Facts, events: dict[str, float]) -> None:
     active = np.ones(k, dtype=bool)
     vacant = np.maximum(st.stock - HS.occupied(model), 0.0).reshape(-1)
     ten_of = np.asarray(MARKET)
-    # flat index of the vacant (pole, market tenure, size) [pole * 4 + t * 2 + s] of each option
-    opt_pref = (cand * 4 + need[:, None])[:, :, None] + np.array([0, 2])
-    opt_oth = (cand * 4 + (1 - need)[:, None])[:, :, None] + np.array([0, 2])
     for _ in range(prm["choice_rounds"]):
         idx = np.flatnonzero(active)
         if idx.size == 0:
             break
         sel = None if idx.size == k else idx              # first round: no gathers of the [k, m, 2] arrays
         sub = partial(_take, sel)
-        vac3 = vacant.reshape(n_p, N_TEN, N_SIZE, N_COND)[:, list(MARKET)].sum(-1).reshape(-1)  # [pole, 2, size]
-        ww = sub(w)[:, None, None]
-        use_pref = vac3[sub(opt_pref)] >= ww               # [k, m, 2]: a unit of the preferred size is free
-        use_oth = vac3[sub(opt_oth)] >= ww                 # one of the other size only
-        use_oth &= ~use_pref
-        u = np.where(use_pref, sub(g_pref), np.where(use_oth, sub(g_oth), -np.inf))
-        if any_rejected:
-            u[sub(rejected)] = -np.inf
+        vac3 = vacant.reshape(n_p, N_TEN, N_SIZE, N_COND)[:, list(MARKET)].sum(-1)    # [pole, 2, size]
+        ww = sub(w)
+        if vac3.min() >= ww.max():
+            # every (pole, tenure, size) has room for any mover: each option is of the preferred size
+            use_pref = None
+            u = sub(g_pref)
+            if any_rejected:
+                u = np.where(sub(rejected), np.float32(-np.inf), u)
+        else:
+            use_pref = np.empty((idx.size, m, 2), dtype=bool)                    # [active, m, 2]
+            use_oth = np.empty_like(use_pref)
+            wc = ww[:, None]
+            for t_ in range(2):
+                v = np.ascontiguousarray(vac3[:, t_]).reshape(-1)                  # [pole * 2 + size]
+                np.greater_equal(v[sub(fi_pref)], wc, out=use_pref[:, :, t_])    # a unit of the preferred size
+                np.greater_equal(v[sub(fi_oth)], wc, out=use_oth[:, :, t_])      # one of the other size only
+            use_oth &= ~use_pref
+            u = np.where(use_pref, sub(g_pref), np.where(use_oth, sub(g_oth), -np.inf))
+            if any_rejected:
+                u[sub(rejected)] = -np.inf
         u = u.reshape(idx.size, -1)
         best = np.argmax(u, axis=1)
         stay = u[np.arange(idx.size), best] <= u_stay[idx]
@@ -617,7 +630,7 @@ def _market(model, prm, rng, facts: Facts, events: dict[str, float]) -> None:
         gi = idx[go]
         slot, t = best[go] // 2, best[go] % 2
         j = cand[gi, slot]
-        s = np.where(use_pref[go, slot, t], need[gi], 1 - need[gi])
+        s = need[gi] if use_pref is None else np.where(use_pref[go, slot, t], need[gi], 1 - need[gi])
         ten = ten_of[t]
         c = draw_condition_cells(vacant, cell_index(j, ten, s, 0), rng)
         acc = place_uniform(cell_index(j, ten, s, c), w[gi], rng.random(gi.size), vacant)

@@ -40,15 +40,16 @@ class Facts:
 def household_facts(p, h, prm=None) -> Facts:
     """Aggregates of living members; with ``prm``, young households' income includes family support."""
     al = p.alive
-    hh = p.hh[al]
+    hh = p.hh[al].astype(np.intp)       # (bincount and ufunc.at take intp indices: one conversion)
+    age = p.age[al]
     n = h.n
     members = np.bincount(hh, minlength=n)
-    adults = np.bincount(hh, weights=p.age[al] >= 14, minlength=n).astype(np.int64)
+    adults = np.bincount(hh, weights=age >= 14, minlength=n).astype(np.int64)
     kids = members - adults
     income = np.bincount(hh, weights=p.income[al], minlength=n)
     cu = S.consumption_units(adults, kids)
     oldest = np.zeros(n, dtype=np.int16)
-    np.maximum.at(oldest, hh, p.age[al])
+    np.maximum.at(oldest, hh, age)
     facts = Facts(members, adults, kids, income, cu, oldest, h.alive & (members > 0))
     return facts if prm is None else with_family_support(facts, prm)
 
