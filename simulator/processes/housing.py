@@ -388,8 +388,9 @@ def step(model) -> dict[str, float]:
     HS.resize(model, prm, events)
     HS.rehabilitate(model, prm, rng, events)
     update_costs(model, prm, facts)
-    _update_queue(model, prm, rng, facts)
-    _market(model, prm, rng, facts, events)
+    b = burden(model, facts)            # (costs do not change between the queue and the choice of movers)
+    _update_queue(model, prm, rng, facts, b=b)
+    _market(model, prm, rng, facts, events, b=b)
     _allocate_social(model, prm, rng, facts, events)
     events["returned_to_parents"] = _back_to_parents(model)     # updates the cached live mask
     _update_prices(model, prm)
@@ -401,14 +402,19 @@ def step(model) -> dict[str, float]:
     return events
 
 
-def _movers(model, prm, rng, facts: Facts) -> np.ndarray:
-    """Rows of households that look for a dwelling this year (life events, cost, commute)."""
+def _movers(model, prm, rng, facts: Facts, b: np.ndarray | None = None, workers: np.ndarray | None = None
+            ) -> np.ndarray:
+    """Rows of households that look for a dwelling this year (life events, cost, commute).
+
+    ``b`` (burden) and ``workers`` (mask of living persons with a job pole) when the caller has them.
+    """
     p, h = model.persons, model.households
     live = facts.live
     ten = h.tenure
     overcrowded = (h.size_class == 0) & (facts.members >= prm["large_need_members"]) & (ten != S.NO_DWELLING)
-    heavy = burden(model, facts) > prm["burden_move_threshold"]
-    far = p.alive & (p.commute_min > prm["long_commute_min"]) & (p.job_pole >= 0)
+    heavy = (burden(model, facts) if b is None else b) > prm["burden_move_threshold"]
+    workers = p.alive & (p.job_pole >= 0) if workers is None else workers
+    far = workers & (p.commute_min > prm["long_commute_min"])
     hh_far = np.bincount(p.hh[far], minlength=h.n) > 0
     elderly = facts.oldest >= prm["elderly_age"]
     # the yearly move probability depends only on (tenure, overcrowded, heavy burden, long commute, elderly):
@@ -432,17 +438,17 @@ def _movers(model, prm, rng, facts: Facts) -> np.ndarray:
     return np.flatnonzero(move)
 
 
-def _commute_matrix(model, movers, modes, T, cand) -> np.ndarray:
+def _commute_matrix(model, movers, modes, T, cand, workers: np.ndarray | None = None) -> np.ndarray:
     """Summed one-way time (min) of each mover's workers to their job poles, from each of its candidate poles.
 
     ``cand`` [movers, m] candidate poles; returns [movers, m]. Sums run over a
     mover's workers in person order (one bincount: the same additions as a
-    sequential sum per mover).
+    sequential sum per mover). ``workers``: mask of living persons with a job pole.
     """
     p, h = model.persons, model.households
     pos = np.full(h.n, -1, dtype=np.int64)
     pos[movers] = np.arange(movers.size)
-    wk = np.flatnonzero(p.alive & (p.job_pole >= 0))
+    wk = np.flatnonzero(p.alive & (p.job_pole >= 0) if workers is None else workers)
     mi = pos[p.hh[wk]]
     sel = mi >= 0
     wk, mi = wk[sel], mi[sel]
@@ -459,7 +465,7 @@ def _commute_matrix(model, movers, modes, T, cand) -> np.ndarray:
     return np.bincount(bins.reshape(-1), weights=tw.reshape(-1), minlength=k * m).reshape(k, m)
 
 
-def _market(model, prm, rng, facts: Facts, events: dict[str, float]) -> None:
+def _market(model, prm, rng, facts: Facts, events: dict[str, float], b: np.ndarray | None = None) -> None:
     """Movers choose (pole, owner/private) by logit; capacity-constrained placement in rounds.
 
     Utility of option (pole j, tenure t, size s) for household i:
@@ -481,7 +487,8 @@ def _market(model, prm, rng, facts: Facts, events: dict[str, float]) -> None:
     """
     h, st, terr = model.households, model.housing, model.territory
     n_p = len(terr.ids)
-    movers = _movers(model, prm, rng, facts)
+    workers = model.persons.alive & (model.persons.job_pole >= 0)
+    movers = _movers(model, prm, rng, facts, b, workers)
     st.moves_in = np.zeros(n_p)
     events["movers"] = float(h.weight[movers].sum())
     events["moves"] = 0.0
@@ -503,7 +510,7 @@ def _market(model, prm, rng, facts: Facts, events: dict[str, float]) -> None:
     cur_owner = h.tenure[movers] == S.OWNER
     has_home = h.tenure[movers] != S.NO_DWELLING
     w = h.weight[movers]
-    C = _commute_matrix(model, movers, modes, T, cand)
+    C = _commute_matrix(model, movers, modes, T, cand, workers)
     C /= 60.0                                                                   # [mover, candidate], h
     aff = np.log(np.maximum(np.array([[s.segment["pole_affinity"].get(kd, 1.0) for kd in terr.kind]
                                       for s in model.personas]), 1e-6))
@@ -544,8 +551,7 @@ def _market(model, prm, rng, facts: Facts, events: dict[str, float]) -> None:
     debt_cap = prm["max_debt_ratio"] * inc2
     young_ok = (facts.oldest[movers] <= prm["max_buy_age"])[:, None]
     mb, bb = prm["max_burden_accept"], np.float32(prm["beta_burden"])
-    crowd_pen = np.float32(prm["beta_overcrowded"]) * big.astype(np.float32)[:, None]   # small unit, 3+ persons
-    zero = np.float32(0.0)
+    crowd_pen = np.float32(prm["beta_overcrowded"]) * np.float32(1.0)
     gumbel = _gumbel32(rng, (k, m, 2))
     # utilities with their taste shocks, -inf where the option is not affordable: [mover, candidate, tenure]
     # for the preferred size (g_pref) and the other one (g_oth)
@@ -576,7 +582,8 @@ def _market(model, prm, rng, facts: Facts, events: dict[str, float]) -> None:
         b32 = bur.astype(np.float32)
         np.less_equal(b32, mb, out=f[:, :, 1])
         u[:, :, 1] = base - bb * b32
-        u -= np.where((sz == 0) & big[:, None], crowd_pen, zero)[:, :, None]
+        crowded = np.flatnonzero((sz[:, 0] == 0) & big)         # a small unit for 3+ persons (0 elsewhere)
+        u[crowded] -= crowd_pen
         u += gumbel
         np.copyto(u, np.float32(-np.inf), where=np.logical_not(f, out=f))
         g.append(u)

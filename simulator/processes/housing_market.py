@@ -44,8 +44,8 @@ def household_facts(p, h, prm=None) -> Facts:
     age = p.age[al]
     n = h.n
     members = np.bincount(hh, minlength=n)
-    adults = np.bincount(hh, weights=age >= 14, minlength=n).astype(np.int64)
-    kids = members - adults
+    kids = np.bincount(hh[age < 14], minlength=n)      # members under 14 (fewer than adults: a shorter count)
+    adults = members - kids
     income = np.bincount(hh, weights=p.income[al], minlength=n)
     cu = S.consumption_units(adults, kids)
     oldest = np.zeros(n, dtype=np.int16)
@@ -56,8 +56,11 @@ def household_facts(p, h, prm=None) -> Facts:
 
 def with_family_support(raw: Facts, prm) -> Facts:
     """The same facts with young households' income including family support (no second pass over persons)."""
-    income = raw.income + prm["family_support_eur"] * ((raw.oldest <= prm["family_support_max_age"])
-                                                      & (raw.members > 0))
+    # income + support x [young], as an addition where young (adding 0.0 elsewhere changes nothing: income >= +0)
+    young = raw.oldest <= prm["family_support_max_age"]
+    young &= raw.members > 0
+    income = raw.income.copy()
+    np.add(income, prm["family_support_eur"] * 1.0, out=income, where=young)
     return Facts(raw.members, raw.adults, raw.kids, income, raw.cu, raw.oldest, raw.live)
 
 
@@ -145,11 +148,17 @@ def place_uniform(cells: np.ndarray, w: np.ndarray, u: np.ndarray, vacant: np.nd
     if c.max() >= 1 << 10:
         return place(cells, w, u, vacant)
     key = (c << 53) | ((1 << 53) - 1 - (u * 2.0 ** 53).astype(np.int64))
-    order = np.argsort(key)
-    ks = key[order]
-    if np.any(ks[1:] == ks[:-1]):
-        order = np.argsort(key, kind="stable")
-    return _take_in_order(cells, w, vacant, order)
+    return _take_in_order(cells, w, vacant, stable_argsort(key))
+
+
+def stable_argsort(a: np.ndarray) -> np.ndarray:
+    """``np.argsort(a, kind="stable")``, by the faster default sort when the values are all distinct and
+    not NaN (then every sort gives the same order); the stable sort otherwise."""
+    order = np.argsort(a)
+    s = a[order]
+    if s.size and (np.any(s[1:] == s[:-1]) or (s.dtype.kind == "f" and np.isnan(s[-1]))):
+        order = np.argsort(a, kind="stable")
+    return order
 
 
 def _take_in_order(cells: np.ndarray, w: np.ndarray, vacant: np.ndarray, order: np.ndarray) -> np.ndarray:

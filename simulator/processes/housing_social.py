@@ -13,7 +13,7 @@ import numpy as np
 from .. import state as S
 from . import housing as H
 from . import housing_stock as HS
-from .housing_market import N_COND, N_SIZE, N_TEN, Facts, cell_index, draw_condition_cells, place
+from .housing_market import N_COND, N_SIZE, N_TEN, Facts, cell_index, draw_condition_cells, place, stable_argsort
 
 
 def _back_to_parents(model) -> float:
@@ -49,11 +49,15 @@ def _back_to_parents(model) -> float:
     return float(h.weight[back].sum())
 
 
-def _update_queue(model, prm, rng, facts: Facts, initial: bool = False) -> None:
+def _update_queue(model, prm, rng, facts: Facts, initial: bool = False, b: np.ndarray | None = None) -> None:
+    """Households in need and eligible join the queue (at a yearly rate), the others leave it.
+
+    ``b``: the households' burden (H.burden) when the caller has it.
+    """
     h, st = model.households, model.housing
     live = facts.live
     eligible = live & (facts.income_cu <= prm["social_ceiling_eur_cu"])
-    b = H.burden(model, facts)
+    b = H.burden(model, facts) if b is None else b
     overcrowded = (h.size_class == 0) & (facts.members >= prm["large_need_members"])
     need = eligible & (h.tenure != S.SOCIAL_RENT) & (
         (b > prm["queue_burden_threshold"]) | (h.condition != 0) | overcrowded | (h.tenure == S.NO_DWELLING))
@@ -85,7 +89,7 @@ def _allocate_social(model, prm, rng, facts: Facts, events: dict[str, float]) ->
             + pw[2] * ((h.size_class[q] == 0) & (facts.members[q] >= prm["large_need_members"]))
             + pw[3] * (h.condition[q] != 0)
             + rng.random(q.size) * 1e-3)
-    by_prio = np.argsort(-prio, kind="stable")   # queue positions by decreasing priority (ties: queue order)
+    by_prio = stable_argsort(-prio)   # queue positions by decreasing priority (ties: queue order)
     car = H._times(model)[H.CAR]
     placed = np.zeros(q.size, dtype=bool)
     waits, weights = [], []
