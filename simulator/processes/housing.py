@@ -222,6 +222,9 @@ def update_costs(model, prm, facts: Facts, rows: np.ndarray | None = None) -> No
     gathers) and written where live. Per household, in EUR/month:
     rent = (contract rent, or social share x 2017 market rent) x m2 x condition factor, minus the aid;
     owner = mortgage (until it ends) + charges x m2; energy by (size, condition), 0 without a dwelling.
+    The constants of a dwelling (m2, condition factor, social rent, charges,
+    energy) are looked up by its cell when the step tracks the cells
+    (housing_stock.track_occupancy), else by its columns: the same values.
     """
     h, st = model.households, model.housing
     n = h.n
@@ -229,31 +232,36 @@ def update_costs(model, prm, facts: Facts, rows: np.ndarray | None = None) -> No
     def take(a: np.ndarray) -> np.ndarray:
         return a[:n] if rows is None else a[rows]
 
-    ten, size, cond = take(h.tenure), take(h.size_class), take(h.condition)
+    ten = take(h.tenure)
     m2_tab = np.asarray(prm["dwelling_m2"])
-    m2 = m2_tab[size]
+    cf_tab = np.asarray(prm["condition_rent_factor"])
+    soc_tab = prm["social_rent_share"] * st.rent0_eur_m2                  # [pole] EUR/m2/month
+    ch_tab = prm["owner_charges_eur_m2"] * m2_tab                          # [size] EUR/month
+    en_tab = energy_cost(np.arange(N_SIZE)[:, None], np.arange(N_COND)[None, :], prm, _year_index(model))  # [size, cond]
+    if st._cell is not None:
+        # by cell ((pole * 3 + tenure) * 2 + size) * 3 + condition (tenure capped at 2 without a dwelling)
+        cell = take(st._cell)
+        n_p = soc_tab.size
+        size_c = np.tile(np.repeat(np.arange(N_SIZE), N_COND), n_p * N_TEN)
+        cond_c = np.tile(np.arange(N_COND), n_p * N_TEN * N_SIZE)
+        pole_c = np.repeat(np.arange(n_p), N_TEN * N_SIZE * N_COND)
+        m2, cf, soc, ch = m2_tab[size_c][cell], cf_tab[cond_c][cell], soc_tab[pole_c][cell], ch_tab[size_c][cell]
+        en = en_tab[size_c, cond_c][cell]
+    else:
+        size, cond = take(h.size_class), take(h.condition)
+        m2, cf, soc, ch, en = m2_tab[size], cf_tab[cond], soc_tab[take(h.pole)], ch_tab[size], en_tab[size, cond]
     icu = take(facts.income_cu)
-    rent = np.where(ten == S.PRIVATE_RENT, take(st.contract_rent),
-                    (prm["social_rent_share"] * st.rent0_eur_m2)[take(h.pole)])
+    rent = np.where(ten == S.PRIVATE_RENT, take(st.contract_rent), soc)
     rent *= m2
-    rent *= np.asarray(prm["condition_rent_factor"])[cond]
+    rent *= cf
     rent -= housing_aid(rent, icu, prm)                                   # rent net of aid
     loan = np.where(take(st.loan_end) > model.year, take(st.loan), 0.0)
-    loan += (prm["owner_charges_eur_m2"] * m2_tab)[size]                   # owner: mortgage + charges
+    loan += ch                                                            # owner: mortgage + charges
     cost = rent
     np.copyto(cost, loan, where=ten == S.OWNER)
-    np.copyto(cost, 0.0, where=ten == S.NO_DWELLING)
-    # energy by (tenure, size, condition): 0 without a dwelling
-    t = np.arange(N_TEN + 1)[:, None, None]
-    en_tab = np.where(t == S.NO_DWELLING, 0.0,
-                      energy_cost(np.arange(N_SIZE)[None, :, None], np.arange(N_COND)[None, None, :], prm,
-                                  _year_index(model))).reshape(-1)
-    code = ten.astype(np.intp)
-    code *= N_SIZE
-    code += size
-    code *= N_COND
-    code += cond
-    en = en_tab[code]
+    no_home = ten == S.NO_DWELLING
+    np.copyto(cost, 0.0, where=no_home)
+    np.copyto(en, 0.0, where=no_home)
     if rows is None:
         live = facts.live[:n]
         np.copyto(h.housing_cost, cost, where=live)                          # float64 -> float32 as astype
@@ -415,7 +423,8 @@ def _movers(model, prm, rng, facts: Facts, b: np.ndarray | None = None, workers:
     heavy = (burden(model, facts) if b is None else b) > prm["burden_move_threshold"]
     workers = p.alive & (p.job_pole >= 0) if workers is None else workers
     far = workers & (p.commute_min > prm["long_commute_min"])
-    hh_far = np.bincount(p.hh[far], minlength=h.n) > 0
+    hh_far = np.zeros(h.n, dtype=bool)
+    hh_far[p.hh[far]] = True
     elderly = facts.oldest >= prm["elderly_age"]
     # the yearly move probability depends only on (tenure, overcrowded, heavy burden, long commute, elderly):
     # it is computed for the 4 x 2^4 combinations, with the same float operations per household as
@@ -446,12 +455,13 @@ def _commute_matrix(model, movers, modes, T, cand, workers: np.ndarray | None = 
     sequential sum per mover). ``workers``: mask of living persons with a job pole.
     """
     p, h = model.persons, model.households
-    pos = np.full(h.n, -1, dtype=np.int64)
-    pos[movers] = np.arange(movers.size)
+    is_mover = np.zeros(h.n, dtype=bool)
+    is_mover[movers] = True
     wk = np.flatnonzero(p.alive & (p.job_pole >= 0) if workers is None else workers)
-    mi = pos[p.hh[wk]]
-    sel = mi >= 0
-    wk, mi = wk[sel], mi[sel]
+    hw = p.hh[wk]
+    sel = is_mover[hw]
+    wk = wk[sel]
+    mi = np.searchsorted(movers, hw[sel])                     # position of the worker's household among movers
     k, m = cand.shape
     if wk.size == 0:
         return np.zeros(cand.shape)

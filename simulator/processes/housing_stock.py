@@ -126,20 +126,25 @@ def demolish(model, prm, events: dict[str, float]) -> None:
     events["dwellings_demolished"] = float(gone.sum())
 
 
-def convert(model, rng, amount: np.ndarray, src: int, dst: int) -> float:
+def convert(model, rng, amount: np.ndarray, src: int, dst: int, occupying: np.ndarray | None = None) -> float:
     """Move ``amount[pole, tenure, size]`` dwellings from condition ``src`` to ``dst``.
 
     In each (pole, tenure, size) group a share f = amount / stock of the
     ``src`` units changes condition: each occupying household with
     probability f (with its dwelling), the vacant units by f. Returns the
-    real units converted.
+    real units converted. ``occupying``: mask of the live households with a
+    dwelling, when the caller has it.
     """
     st, h = model.housing, model.households
     stock_src = st.stock[..., src]
     f = np.clip(np.where(stock_src > 0, amount / np.maximum(stock_src, 1e-12), 0.0), 0.0, 1.0)
-    live = st.live_mask(model) & (h.tenure != S.NO_DWELLING) & (h.condition == src)
-    rows = np.flatnonzero(live)
-    grp = (h.pole[rows].astype(np.int64) * N_TEN + h.tenure[rows]) * N_SIZE + h.size_class[rows]  # (pole, ten, size)
+    if occupying is None:
+        occupying = st.live_mask(model) & (h.tenure != S.NO_DWELLING)
+    rows = np.flatnonzero(occupying & (h.condition == src))
+    if st._cell is not None:
+        grp = st._cell[rows] // N_COND               # (pole, tenure, size) group, from the tracked cells
+    else:
+        grp = (h.pole[rows].astype(np.int64) * N_TEN + h.tenure[rows]) * N_SIZE + h.size_class[rows]
     is_hit = rng.random(rows.size) < f.reshape(-1)[grp]
     hit = rows[is_hit]
     w = h.weight[rows]
@@ -161,18 +166,20 @@ def rehabilitate(model, prm, rng, events: dict[str, float]) -> None:
     st = model.housing
     budget = prm["rehab_per_year"]
     done = 0.0
+    h = model.households
+    occupying = st.live_mask(model) & (h.tenure != S.NO_DWELLING)     # (only conditions change below)
     for src in (SINK, DEGRADED):
         s = st.stock[..., src]
         tot = s.sum()
         if budget <= 0 or tot <= 0:
             continue
         take = min(budget, tot)
-        done += convert(model, rng, s * (take / tot), src, DECENT)
+        done += convert(model, rng, s * (take / tot), src, DECENT, occupying)
         budget -= take
     events["dwellings_rehabilitated"] = done
     rate = prm["degradation_rate"]
-    down = convert(model, rng, st.stock[..., DEGRADED] * rate, DEGRADED, SINK)
-    down += convert(model, rng, st.stock[..., DECENT] * rate, DECENT, DEGRADED)
+    down = convert(model, rng, st.stock[..., DEGRADED] * rate, DEGRADED, SINK, occupying)
+    down += convert(model, rng, st.stock[..., DECENT] * rate, DECENT, DEGRADED, occupying)
     events["dwellings_degraded"] = down
 
 
