@@ -563,43 +563,49 @@ def _market(model, prm, rng, facts: Facts, events: dict[str, float], b: np.ndarr
     mb, bb = prm["max_burden_accept"], np.float32(prm["beta_burden"])
     crowd_pen = np.float32(prm["beta_overcrowded"]) * np.float32(1.0)
     gumbel = _gumbel32(rng, (k, m, 2))
-    # utilities with their taste shocks, -inf where the option is not affordable: [mover, candidate, tenure]
-    # for the preferred size (g_pref) and the other one (g_oth)
-    g, fis = [], []
-    pc = cand * 2                                                               # pole * 2 + size
-    for s_rel in (0, 1):                      # 0: preferred size, 1: the other size
-        sz = (need if s_rel == 0 else 1 - need)[:, None]
-        fi = pc + sz                                                            # [mover, cand] pole * 2 + size
-        fis.append(fi)
-        u = np.empty((k, m, 2), dtype=np.float32)
-        f = np.empty((k, m, 2), dtype=bool)
+    def utilities(other: bool, r: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Utilities with their taste shocks, -inf where the option is not affordable, [mover, candidate,
+        tenure], of the preferred size (``other`` False) or the other one, for movers ``r`` (None: all);
+        and the flat (pole * 2 + size) index of the options [mover, candidate]."""
+        sub = partial(_take, r)
+        nd = sub(need)
+        sz = (1 - nd if other else nd)[:, None]
+        fi = sub(cand) * 2 + sz                                                # [mover, cand] pole * 2 + size
+        u = np.empty(fi.shape + (2,), dtype=np.float32)
+        f = np.empty(fi.shape + (2,), dtype=bool)
+        inc_r = sub(inc2)
         # owner: (mortgage + charges + energy) / income, affordable below max burden and max debt ratio
-        li = fi + (case * (2 * n_p))[:, None]
+        li = fi + (sub(case) * (2 * n_p))[:, None]
         bur = own_tab[li]
-        bur /= inc2
+        bur /= inc_r
         b32 = bur.astype(np.float32)
         np.less_equal(b32, mb, out=f[:, :, 0])
-        ok = np.less_equal(loan_tab[li], debt_cap)
-        ok &= young_ok
+        ok = np.less_equal(loan_tab[li], sub(debt_cap))
+        ok &= sub(young_ok)
         f[:, :, 0] &= ok
-        u[:, :, 0] = base - bb * b32
+        base_r = sub(base)
+        u[:, :, 0] = base_r - bb * b32
         u[:, :, 0] += np.float32(prm["beta_owner"])
         # private rent: (rent net of aid + energy) / income
         bur = rent[fi]
-        bur *= keep
+        bur *= sub(keep)
         bur += en[sz]
-        bur /= inc2
+        bur /= inc_r
         b32 = bur.astype(np.float32)
         np.less_equal(b32, mb, out=f[:, :, 1])
-        u[:, :, 1] = base - bb * b32
-        crowded = np.flatnonzero((sz[:, 0] == 0) & big)         # a small unit for 3+ persons (0 elsewhere)
+        u[:, :, 1] = base_r - bb * b32
+        crowded = np.flatnonzero((sz[:, 0] == 0) & sub(big))    # a small unit for 3+ persons (0 elsewhere)
         u[crowded] -= crowd_pen
-        u += gumbel
+        u += sub(gumbel)
         np.copyto(u, np.float32(-np.inf), where=np.logical_not(f, out=f))
-        g.append(u)
-    del gumbel, bur, b32, f, ok
-    g_pref, g_oth = g
-    fi_pref, fi_oth = fis
+        return u, fi
+
+    # options of the preferred size for all; those of the other size are needed only in rounds where some
+    # (pole, tenure, size) has no room for some mover, and only for the movers still active then
+    # (computed on first need: row by row the same numbers)
+    g_pref, fi_pref = utilities(False, None)
+    g_oth = fi_oth = None
+    have_oth = np.zeros(k, dtype=bool)
     b_now = ((h.housing_cost[movers] + h.energy_cost[movers]) / inc).astype(np.float64)
     crowd = (h.size_class[movers] == 0) & big
     u_stay = (-prm["beta_burden"] * b_now - prm["beta_commute_per_h"] * C[:, 0]
@@ -626,6 +632,14 @@ def _market(model, prm, rng, facts: Facts, events: dict[str, float], b: np.ndarr
             if any_rejected:
                 u = np.where(sub(rejected), np.float32(-np.inf), u)
         else:
+            missing = idx[~have_oth[idx]]
+            if missing.size == k:
+                g_oth, fi_oth = utilities(True, None)
+            elif missing.size:
+                if g_oth is None:
+                    g_oth, fi_oth = np.empty((k, m, 2), dtype=np.float32), np.empty((k, m), dtype=np.int64)
+                g_oth[missing], fi_oth[missing] = utilities(True, missing)
+            have_oth[missing] = True
             use_pref = np.empty((idx.size, m, 2), dtype=bool)                    # [active, m, 2]
             use_oth = np.empty_like(use_pref)
             wc = ww[:, None]
