@@ -201,19 +201,22 @@ def draw_from_cdf(rng: np.random.Generator, q: np.ndarray, shape: tuple[int, ...
     """``rng.choice(q.size, size=shape, p=q)`` (same draws, same result), faster for a short ``q``.
 
     numpy draws ``rng.random(shape)`` and takes ``cdf.searchsorted(u, "right")``
-    with ``cdf = q.cumsum() / q.cumsum()[-1]``; here the search starts from a
-    table of the answers at 4,096 equal steps of u and moves up while
-    ``cdf[i] <= u`` (a few vectorised steps at most: the table is exact at
-    the step edges, u 4096 is exact for u in [0, 1)).
+    with ``cdf = q.cumsum() / q.cumsum()[-1]``; here the answer is read from a
+    table over 4,096 equal steps of u, exact for the steps that hold no cdf
+    value, and searched as numpy does for the few draws in the other steps
+    (u 4096 is exact for u in [0, 1): a power of two).
     """
     cdf = q.cumsum()
     cdf /= cdf[-1]
     u = rng.random(shape)
     G = 4096
     edges = np.arange(G + 1) / G
-    lo = cdf.searchsorted(edges[:-1], side="right")
-    steps = int((cdf.searchsorted(edges[1:], side="right") - lo).max())
-    idx = lo[(u * G).astype(np.intp)]
-    for _ in range(steps):
-        idx += cdf[idx] <= u
-    return idx.astype(np.int64, copy=False)
+    lo = cdf.searchsorted(edges[:-1], side="right")            # answer at the start of each step
+    mixed = cdf.searchsorted(edges[1:], side="left") > lo      # some cdf value inside the step (or at its end)
+    u = u.reshape(-1)
+    u *= G
+    b = u.astype(np.intp)
+    idx = lo[b]
+    amb = np.flatnonzero(mixed[b])
+    idx[amb] = cdf.searchsorted(u[amb] / G, side="right")
+    return idx.astype(np.int64, copy=False).reshape(shape)
