@@ -18,8 +18,8 @@ import numpy as np
 from .. import state as S
 from ..params import spec
 from . import housing_stock as HS
-from .housing_market import (N_COND, N_SIZE, N_TEN, Facts, annuity, cell_index, draw_condition, energy_cost,
-                             fit_draw, household_facts, housing_aid, place)
+from .housing_market import (N_COND, N_SIZE, N_TEN, Facts, annuity, cell_index, draw_condition_cells,
+                             draw_from_cdf, energy_cost, fit_draw, household_facts, housing_aid, place_uniform)
 
 #: state the metric functions never read: the model's metrics snapshot shares it instead of copying it
 METRICS_UNREAD = ("housing.prev_hh", "housing.parent_hh", "housing.loan", "housing.loan_end")
@@ -169,6 +169,11 @@ class HousingState:
                 setattr(self, name, out)
 
     _live: np.ndarray | None = None   # live-household mask cached during a step (membership is fixed there)
+    # occupancy kept up to date during a step (housing_stock.track_occupancy): cell index and occupying
+    # weight per household, and the last count (None: to recount)
+    _cell: np.ndarray | None = None
+    _w_occ: np.ndarray | None = None
+    _occ: np.ndarray | None = None
 
     @staticmethod
     def live_mask(model) -> np.ndarray:
@@ -211,22 +216,59 @@ def _need_size(facts: Facts, rows, prm) -> np.ndarray:
 
 
 def update_costs(model, prm, facts: Facts, rows: np.ndarray | None = None) -> None:
-    """housing_cost (rent net of aid, mortgage + charges, or charges) and energy_cost, EUR/month."""
+    """housing_cost (rent net of aid, mortgage + charges, or charges) and energy_cost, EUR/month.
+
+    ``rows`` None: every live household, computed on the whole columns (no
+    gathers) and written where live. Per household, in EUR/month:
+    rent = (contract rent, or social share x 2017 market rent) x m2 x condition factor, minus the aid;
+    owner = mortgage (until it ends) + charges x m2; energy by (size, condition), 0 without a dwelling.
+    The constants of a dwelling (m2, condition factor, social rent, charges,
+    energy) are looked up by its cell when the step tracks the cells
+    (housing_stock.track_occupancy), else by its columns: the same values.
+    """
     h, st = model.households, model.housing
-    rows = np.flatnonzero(facts.live) if rows is None else rows
-    ten, size, cond, pole = h.tenure[rows], h.size_class[rows], h.condition[rows], h.pole[rows]
-    m2 = np.asarray(prm["dwelling_m2"])[size]
-    cf = np.asarray(prm["condition_rent_factor"])[cond]
-    icu = facts.income_cu[rows]
-    rent = np.where(ten == S.PRIVATE_RENT, st.contract_rent[rows], prm["social_rent_share"] * st.rent0_eur_m2[pole])
-    rent = rent * m2 * cf
-    rent_net = rent - housing_aid(rent, icu, prm)
-    loan = np.where(st.loan_end[rows] > model.year, st.loan[rows], 0.0)
-    own = loan + prm["owner_charges_eur_m2"] * m2
-    cost = np.where(ten == S.OWNER, own, np.where((ten == S.PRIVATE_RENT) | (ten == S.SOCIAL_RENT), rent_net, 0.0))
-    en = np.where(ten == S.NO_DWELLING, 0.0, energy_cost(size, cond, prm, _year_index(model)))
-    h.housing_cost[rows] = cost.astype(np.float32)
-    h.energy_cost[rows] = en.astype(np.float32)
+    n = h.n
+
+    def take(a: np.ndarray) -> np.ndarray:
+        return a[:n] if rows is None else a[rows]
+
+    ten = take(h.tenure)
+    m2_tab = np.asarray(prm["dwelling_m2"])
+    cf_tab = np.asarray(prm["condition_rent_factor"])
+    soc_tab = prm["social_rent_share"] * st.rent0_eur_m2                  # [pole] EUR/m2/month
+    ch_tab = prm["owner_charges_eur_m2"] * m2_tab                          # [size] EUR/month
+    en_tab = energy_cost(np.arange(N_SIZE)[:, None], np.arange(N_COND)[None, :], prm, _year_index(model))  # [size, cond]
+    if st._cell is not None:
+        # by cell ((pole * 3 + tenure) * 2 + size) * 3 + condition (tenure capped at 2 without a dwelling)
+        cell = take(st._cell)
+        n_p = soc_tab.size
+        size_c = np.tile(np.repeat(np.arange(N_SIZE), N_COND), n_p * N_TEN)
+        cond_c = np.tile(np.arange(N_COND), n_p * N_TEN * N_SIZE)
+        pole_c = np.repeat(np.arange(n_p), N_TEN * N_SIZE * N_COND)
+        m2, cf, soc, ch = m2_tab[size_c][cell], cf_tab[cond_c][cell], soc_tab[pole_c][cell], ch_tab[size_c][cell]
+        en = en_tab[size_c, cond_c][cell]
+    else:
+        size, cond = take(h.size_class), take(h.condition)
+        m2, cf, soc, ch, en = m2_tab[size], cf_tab[cond], soc_tab[take(h.pole)], ch_tab[size], en_tab[size, cond]
+    icu = take(facts.income_cu)
+    rent = np.where(ten == S.PRIVATE_RENT, take(st.contract_rent), soc)
+    rent *= m2
+    rent *= cf
+    rent -= housing_aid(rent, icu, prm)                                   # rent net of aid
+    loan = np.where(take(st.loan_end) > model.year, take(st.loan), 0.0)
+    loan += ch                                                            # owner: mortgage + charges
+    cost = rent
+    np.copyto(cost, loan, where=ten == S.OWNER)
+    no_home = ten == S.NO_DWELLING
+    np.copyto(cost, 0.0, where=no_home)
+    np.copyto(en, 0.0, where=no_home)
+    if rows is None:
+        live = facts.live[:n]
+        np.copyto(h.housing_cost, cost, where=live)                          # float64 -> float32 as astype
+        np.copyto(h.energy_cost, en, where=live)
+    else:
+        h.housing_cost[rows] = cost.astype(np.float32)
+        h.energy_cost[rows] = en.astype(np.float32)
 
 
 def burden(model, facts: Facts) -> np.ndarray:
@@ -348,65 +390,92 @@ def step(model) -> dict[str, float]:
     events: dict[str, float] = {}
     facts = household_facts(model.persons, h, prm)
     st._live = facts.live
+    HS.track_occupancy(model)
     HS.construct(model, prm, events)
     HS.demolish(model, prm, events)
     HS.resize(model, prm, events)
     HS.rehabilitate(model, prm, rng, events)
     update_costs(model, prm, facts)
-    _update_queue(model, prm, rng, facts)
-    _market(model, prm, rng, facts, events)
+    b = burden(model, facts)            # (costs do not change between the queue and the choice of movers)
+    _update_queue(model, prm, rng, facts, b=b)
+    _market(model, prm, rng, facts, events, b=b)
     _allocate_social(model, prm, rng, facts, events)
-    events["returned_to_parents"] = _back_to_parents(model)
-    st._live = None
+    events["returned_to_parents"] = _back_to_parents(model)     # updates the cached live mask
     _update_prices(model, prm)
     events["households_without_dwelling"] = float(
         h.weight[HousingState.live_mask(model) & (h.tenure == S.NO_DWELLING)].sum())
+    HS.untrack_occupancy(model)
+    st._live = None
     st.prev_hh = model.persons.hh.copy()
     return events
 
 
-def _movers(model, prm, rng, facts: Facts) -> np.ndarray:
-    """Rows of households that look for a dwelling this year (life events, cost, commute)."""
+def _movers(model, prm, rng, facts: Facts, b: np.ndarray | None = None, workers: np.ndarray | None = None
+            ) -> np.ndarray:
+    """Rows of households that look for a dwelling this year (life events, cost, commute).
+
+    ``b`` (burden) and ``workers`` (mask of living persons with a job pole) when the caller has them.
+    """
     p, h = model.persons, model.households
     live = facts.live
     ten = h.tenure
-    rate = np.where(ten < 3, np.asarray(prm["move_rate_by_tenure"])[np.minimum(ten, 2)], 0.0)
-    q = 1.0 - rate
     overcrowded = (h.size_class == 0) & (facts.members >= prm["large_need_members"]) & (ten != S.NO_DWELLING)
-    q *= np.where(overcrowded, 1 - prm["overcrowded_move_rate"], 1.0)
-    q *= np.where(burden(model, facts) > prm["burden_move_threshold"], 1 - prm["burden_move_rate"], 1.0)
-    far = p.alive & (p.commute_min > prm["long_commute_min"]) & (p.job_pole >= 0)
-    hh_far = np.bincount(p.hh[far], minlength=h.n) > 0
-    q *= np.where(hh_far, 1 - prm["long_commute_move_rate"], 1.0)
+    heavy = (burden(model, facts) if b is None else b) > prm["burden_move_threshold"]
+    workers = p.alive & (p.job_pole >= 0) if workers is None else workers
+    far = workers & (p.commute_min > prm["long_commute_min"])
+    hh_far = np.zeros(h.n, dtype=bool)
+    hh_far[p.hh[far]] = True
+    elderly = facts.oldest >= prm["elderly_age"]
+    # the yearly move probability depends only on (tenure, overcrowded, heavy burden, long commute, elderly):
+    # it is computed for the 4 x 2^4 combinations, with the same float operations per household as
+    # q = (1 - rate) x (1 - r_crowd or 1) x (1 - r_burden or 1) x (1 - r_commute or 1), pr = 1 - q
+    # (x elderly_move_factor), and looked up by a small integer code
+    t4 = np.arange(4)
+    q = 1.0 - np.where(t4 < 3, np.asarray(prm["move_rate_by_tenure"])[np.minimum(t4, 2)], 0.0)  # [tenure]
+    flag = np.array([False, True])[:, None, None, None, None]
+    q = q * np.where(flag, 1 - prm["overcrowded_move_rate"], 1.0)                 # [crowd, 1, 1, 1, tenure]
+    q = q * np.where(flag, 1 - prm["burden_move_rate"], 1.0).reshape(1, 2, 1, 1, 1)
+    q = q * np.where(flag, 1 - prm["long_commute_move_rate"], 1.0).reshape(1, 1, 2, 1, 1)
     pr = 1 - q
-    pr = np.where(facts.oldest >= prm["elderly_age"], pr * prm["elderly_move_factor"], pr)
-    move = live & ((rng.random(h.n) < pr) | (ten == S.NO_DWELLING))
+    pr = np.where(flag.reshape(1, 1, 1, 2, 1), pr * prm["elderly_move_factor"], pr).reshape(-1)
+    code = ten.astype(np.uint8)                     # ((crowd * 2 + heavy) * 2 + far) * 2 + elderly) * 4 + tenure
+    code += elderly.view(np.uint8) << 2
+    code += hh_far.view(np.uint8) << 3
+    code += heavy.view(np.uint8) << 4
+    code += overcrowded.view(np.uint8) << 5
+    move = live & ((rng.random(h.n) < pr[code]) | (ten == S.NO_DWELLING))
     return np.flatnonzero(move)
 
 
-def _commute_matrix(model, movers, modes, T, cand) -> np.ndarray:
+def _commute_matrix(model, movers, modes, T, cand, workers: np.ndarray | None = None) -> np.ndarray:
     """Summed one-way time (min) of each mover's workers to their job poles, from each of its candidate poles.
 
-    ``cand`` [movers, m] candidate poles; returns [movers, m].
+    ``cand`` [movers, m] candidate poles; returns [movers, m]. Sums run over a
+    mover's workers in person order (one bincount: the same additions as a
+    sequential sum per mover). ``workers``: mask of living persons with a job pole.
     """
     p, h = model.persons, model.households
-    pos = np.full(h.n, -1, dtype=np.int64)
-    pos[movers] = np.arange(movers.size)
-    wk = np.flatnonzero(p.alive & (p.job_pole >= 0))
-    wk = wk[pos[p.hh[wk]] >= 0]
-    C = np.zeros(cand.shape)
+    is_mover = np.zeros(h.n, dtype=bool)
+    is_mover[movers] = True
+    wk = np.flatnonzero(p.alive & (p.job_pole >= 0) if workers is None else workers)
+    hw = p.hh[wk]
+    sel = is_mover[hw]
+    wk = wk[sel]
+    mi = np.searchsorted(movers, hw[sel])                     # position of the worker's household among movers
+    k, m = cand.shape
     if wk.size == 0:
-        return C
-    mi = pos[p.hh[wk]]
-    order = np.argsort(mi, kind="stable")
-    wk, mi = wk[order], mi[order]
-    tw = T[modes[mi][:, None], cand[mi], p.job_pole[wk].astype(np.int64)[:, None]]   # [workers, m]
-    start = np.flatnonzero(np.r_[True, mi[1:] != mi[:-1]])
-    C[mi[start]] = np.add.reduceat(tw, start, axis=0)
-    return C
+        return np.zeros(cand.shape)
+    n = T.shape[1]
+    # flat index into T [mode, from, to]: (mode * n + candidate) * n + job pole
+    ti = (modes[mi] * n)[:, None] + cand[mi]
+    ti *= n
+    ti += p.job_pole[wk].astype(np.int64)[:, None]
+    tw = T.reshape(-1)[ti]                                                       # [workers, m]
+    bins = (mi * m)[:, None] + np.arange(m)
+    return np.bincount(bins.reshape(-1), weights=tw.reshape(-1), minlength=k * m).reshape(k, m)
 
 
-def _market(model, prm, rng, facts: Facts, events: dict[str, float]) -> None:
+def _market(model, prm, rng, facts: Facts, events: dict[str, float], b: np.ndarray | None = None) -> None:
     """Movers choose (pole, owner/private) by logit; capacity-constrained placement in rounds.
 
     Utility of option (pole j, tenure t, size s) for household i:
@@ -420,10 +489,16 @@ def _market(model, prm, rng, facts: Facts, events: dict[str, float]) -> None:
     to their market stock, each corrected by -ln of its expected number of
     draws. Each household looks first at its preferred size and falls back
     on the other one where no unit of its size is free.
+
+    Implementation: every term that depends only on small categories (pole,
+    size, mode, segment, loan case) is computed once per category with the
+    same float operations and gathered by a flat index; the rest is computed
+    in place on [mover, candidate] arrays, in the same order of operations.
     """
     h, st, terr = model.households, model.housing, model.territory
     n_p = len(terr.ids)
-    movers = _movers(model, prm, rng, facts)
+    workers = model.persons.alive & (model.persons.job_pole >= 0)
+    movers = _movers(model, prm, rng, facts, b, workers)
     st.moves_in = np.zeros(n_p)
     events["movers"] = float(h.weight[movers].sum())
     events["moves"] = 0.0
@@ -437,9 +512,7 @@ def _market(model, prm, rng, facts: Facts, events: dict[str, float]) -> None:
     q = mstock / mstock.sum()
     cand = np.empty((k, m), dtype=np.int64)
     cand[:, 0] = origin
-    cand[:, 1:] = rng.choice(n_p, size=(k, m - 1), p=q)
-    corr = np.zeros((k, m), dtype=np.float32)
-    corr[:, 1:] = -np.log(np.maximum((m - 1) * q[cand[:, 1:]], 1e-12))
+    cand[:, 1:] = draw_from_cdf(rng, q, (k, m - 1))            # = rng.choice(n_p, size=(k, m - 1), p=q)
     inc = np.maximum(facts.income[movers], 1.0)
     icu = facts.income_cu[movers]
     need = _need_size(facts, movers, prm)
@@ -447,43 +520,92 @@ def _market(model, prm, rng, facts: Facts, events: dict[str, float]) -> None:
     cur_owner = h.tenure[movers] == S.OWNER
     has_home = h.tenure[movers] != S.NO_DWELLING
     w = h.weight[movers]
-    C = _commute_matrix(model, movers, modes, T, cand) / 60.0                   # [mover, candidate], h
+    C = _commute_matrix(model, movers, modes, T, cand, workers)
+    C /= 60.0                                                                   # [mover, candidate], h
     aff = np.log(np.maximum(np.array([[s.segment["pole_affinity"].get(kd, 1.0) for kd in terr.kind]
                                       for s in model.personas]), 1e-6))
     seg = h.segment[movers].astype(np.int64)
-    base = (-prm["beta_commute_per_h"] * C - prm["beta_distance_per_h"] * T[modes[:, None], origin[:, None], cand]
-            / 60.0 + prm["affinity_weight"] * aff[seg[:, None], cand] - prm["beta_move_cost"]
-            + prm["beta_same_pole"] * (cand == origin[:, None])).astype(np.float32) + corr
+    # base = (-b_commute C - b_dist T / 60 + w_aff aff - b_move + b_same [j = origin]) in float64, then float32
+    # + the sampling correction -ln((m - 1) q_j) (0 for the current pole)
+    dist = prm["beta_distance_per_h"] * T / 60.0                                # [mode, from, to]
+    waff = prm["affinity_weight"] * aff                                         # [segment, pole]
+    x = C * -prm["beta_commute_per_h"]
+    x -= dist.reshape(-1)[((modes * n_p + origin) * n_p)[:, None] + cand]
+    x += waff.reshape(-1)[(seg * n_p)[:, None] + cand]
+    x -= prm["beta_move_cost"]
+    np.add(x, prm["beta_same_pole"], out=x, where=cand == origin[:, None])   # (+ 0 elsewhere: x is never -0 here)
+    base = x.astype(np.float32)
+    corr = (-np.log(np.maximum((m - 1) * q, 1e-12))).astype(np.float32)        # [pole]
+    base[:, 1:] += corr[cand[:, 1:]]
+    base[:, 0] += np.float32(0.0)                  # as adding a zero correction (-0.0 becomes 0.0)
+    del x
     # monthly costs of each option [mover, candidate] for the preferred and the other size:
     # mortgage (linear in the principal) + charges + energy, or rent net of aid + energy
     m2 = np.asarray(prm["dwelling_m2"])
     en = energy_cost(np.array([0, 1]), np.array([0, 0]), prm, _year_index(model))
     modest = (icu <= prm["aid_income_ceiling_cu"]) & ~cur_owner
-    pf = np.where(modest, 1.0 - prm["price_guarantee_share"] * prm["price_guarantee_discount"], 1.0)[:, None]
-    aid = np.where(modest, prm["ownership_aid_eur"], 0.0)[:, None]
     a = float(annuity(np.array([1.0]), prm["mortgage_rate"], prm["mortgage_years"])[0])
     val = st.price_eur_m2[:, None] * m2[None, :] * (1 - prm["down_payment_share"])           # [pole, size]
-    rent = st.rent_eur_m2[:, None] * m2[None, :]
-    outright = (cur_owner & (facts.oldest[movers] >= prm["mortgage_age_limit"]))[:, None]
+    rent = (st.rent_eur_m2[:, None] * m2[None, :]).reshape(-1)                              # [pole * 2 + size]
+    outright = cur_owner & (facts.oldest[movers] >= prm["mortgage_age_limit"])
+    # mortgage by loan case (0 ordinary, 1 modest first buyer: guarantee and aid, 2 paid outright) and
+    # [pole, size]: a max(pf value - aid, 0), as the per-household formula
+    pf_m = 1.0 - prm["price_guarantee_share"] * prm["price_guarantee_discount"]
+    loan_tab = np.stack([a * np.maximum(1.0 * val - 0.0, 0.0), a * np.maximum(pf_m * val - prm["ownership_aid_eur"], 0.0),
+                         np.zeros_like(val)]).reshape(-1)                                   # [case * pole * size]
+    own_tab = loan_tab + np.tile(prm["owner_charges_eur_m2"] * m2 + en, 3 * n_p)          # + charges + energy
+    case = np.where(outright, 2, modest.astype(np.int64))
     lo, hi = prm["apl_income_floor_cu"], prm["apl_income_ceiling_cu"]
     keep = (1.0 - prm["apl_max_share"] * np.clip((hi - icu) / max(hi - lo, 1e-9), 0.0, 1.0))[:, None]
     inc2 = inc[:, None]
+    debt_cap = prm["max_debt_ratio"] * inc2
     young_ok = (facts.oldest[movers] <= prm["max_buy_age"])[:, None]
-    util, feas = [], []
-    for s_rel in (0, 1):                      # 0: preferred size, 1: the other size
-        sz = (need if s_rel == 0 else 1 - need)[:, None]
-        loan = np.where(outright, 0.0, a * np.maximum(pf * val[cand, sz] - aid, 0.0))              # [mover, cand]
-        bur = np.empty((k, m, 2), dtype=np.float32)
-        bur[:, :, 0] = (loan + (prm["owner_charges_eur_m2"] * m2 + en)[sz]) / inc2
-        bur[:, :, 1] = (keep * rent[cand, sz] + en[sz]) / inc2
-        f = bur <= prm["max_burden_accept"]
-        f[:, :, 0] &= (loan <= prm["max_debt_ratio"] * inc2) & young_ok
-        u = base[:, :, None] - np.float32(prm["beta_burden"]) * bur
-        u[:, :, 0] += np.float32(prm["beta_owner"])
-        u -= np.float32(prm["beta_overcrowded"]) * ((sz[:, 0] == 0) & big).astype(np.float32)[:, None, None]
-        util.append(u)
-        feas.append(f)
+    mb, bb = prm["max_burden_accept"], np.float32(prm["beta_burden"])
+    crowd_pen = np.float32(prm["beta_overcrowded"]) * np.float32(1.0)
     gumbel = _gumbel32(rng, (k, m, 2))
+    def utilities(other: bool, r: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Utilities with their taste shocks, -inf where the option is not affordable, [mover, candidate,
+        tenure], of the preferred size (``other`` False) or the other one, for movers ``r`` (None: all);
+        and the flat (pole * 2 + size) index of the options [mover, candidate]."""
+        sub = partial(_take, r)
+        nd = sub(need)
+        sz = (1 - nd if other else nd)[:, None]
+        fi = sub(cand) * 2 + sz                                                # [mover, cand] pole * 2 + size
+        u = np.empty(fi.shape + (2,), dtype=np.float32)
+        f = np.empty(fi.shape + (2,), dtype=bool)
+        inc_r = sub(inc2)
+        # owner: (mortgage + charges + energy) / income, affordable below max burden and max debt ratio
+        li = fi + (sub(case) * (2 * n_p))[:, None]
+        bur = own_tab[li]
+        bur /= inc_r
+        b32 = bur.astype(np.float32)
+        np.less_equal(b32, mb, out=f[:, :, 0])
+        ok = np.less_equal(loan_tab[li], sub(debt_cap))
+        ok &= sub(young_ok)
+        f[:, :, 0] &= ok
+        base_r = sub(base)
+        u[:, :, 0] = base_r - bb * b32
+        u[:, :, 0] += np.float32(prm["beta_owner"])
+        # private rent: (rent net of aid + energy) / income
+        bur = rent[fi]
+        bur *= sub(keep)
+        bur += en[sz]
+        bur /= inc_r
+        b32 = bur.astype(np.float32)
+        np.less_equal(b32, mb, out=f[:, :, 1])
+        u[:, :, 1] = base_r - bb * b32
+        crowded = np.flatnonzero((sz[:, 0] == 0) & sub(big))    # a small unit for 3+ persons (0 elsewhere)
+        u[crowded] -= crowd_pen
+        u += sub(gumbel)
+        np.copyto(u, np.float32(-np.inf), where=np.logical_not(f, out=f))
+        return u, fi
+
+    # options of the preferred size for all; those of the other size are needed only in rounds where some
+    # (pole, tenure, size) has no room for some mover, and only for the movers still active then
+    # (computed on first need: row by row the same numbers)
+    g_pref, fi_pref = utilities(False, None)
+    g_oth = fi_oth = None
+    have_oth = np.zeros(k, dtype=bool)
     b_now = ((h.housing_cost[movers] + h.energy_cost[movers]) / inc).astype(np.float64)
     crowd = (h.size_class[movers] == 0) & big
     u_stay = (-prm["beta_burden"] * b_now - prm["beta_commute_per_h"] * C[:, 0]
@@ -491,11 +613,10 @@ def _market(model, prm, rng, facts: Facts, events: dict[str, float]) -> None:
               - prm["beta_condition"] * (h.condition[movers] != 0) - prm["beta_overcrowded"] * crowd)
     u_stay = np.where(has_home, u_stay + rng.gumbel(size=k), -np.inf)
     rejected = np.zeros((k, m, 2), dtype=bool)
+    any_rejected = False
     active = np.ones(k, dtype=bool)
     vacant = np.maximum(st.stock - HS.occupied(model), 0.0).reshape(-1)
     ten_of = np.asarray(MARKET)
-    ug0, ug1 = util[0] + gumbel, util[1] + gumbel       # utilities with their taste shocks [k, m, 2]
-    del util, gumbel
     for _ in range(prm["choice_rounds"]):
         idx = np.flatnonzero(active)
         if idx.size == 0:
@@ -503,22 +624,33 @@ def _market(model, prm, rng, facts: Facts, events: dict[str, float]) -> None:
         sel = None if idx.size == k else idx              # first round: no gathers of the [k, m, 2] arrays
         sub = partial(_take, sel)
         vac3 = vacant.reshape(n_p, N_TEN, N_SIZE, N_COND)[:, list(MARKET)].sum(-1)    # [pole, 2, size]
-        cc = sub(cand)
-        ww = sub(w)[:, None]
-        fit_s = np.empty(cc.shape + (2,), dtype=bool)                                # [k, m, 2]: fits a small,
-        fit_l = np.empty(cc.shape + (2,), dtype=bool)                                # a large unit of tenure t
-        for t_ in range(2):
-            np.greater_equal(np.ascontiguousarray(vac3[:, t_, 0])[cc], ww, out=fit_s[:, :, t_])
-            np.greater_equal(np.ascontiguousarray(vac3[:, t_, 1])[cc], ww, out=fit_l[:, :, t_])
-        nd = sub(need)[:, None, None] == 1
-        use_pref = np.where(nd, fit_l, fit_s)
-        use_oth = np.where(nd, fit_s, fit_l)
-        use_oth &= ~use_pref
-        ok = use_pref & sub(feas[0])
-        ok |= use_oth & sub(feas[1])
-        ok &= ~sub(rejected)
-        u = np.where(use_pref, sub(ug0), sub(ug1))
-        u[~ok] = -np.inf
+        ww = sub(w)
+        if vac3.min() >= ww.max():
+            # every (pole, tenure, size) has room for any mover: each option is of the preferred size
+            use_pref = None
+            u = sub(g_pref)
+            if any_rejected:
+                u = np.where(sub(rejected), np.float32(-np.inf), u)
+        else:
+            missing = idx[~have_oth[idx]]
+            if missing.size == k:
+                g_oth, fi_oth = utilities(True, None)
+            elif missing.size:
+                if g_oth is None:
+                    g_oth, fi_oth = np.empty((k, m, 2), dtype=np.float32), np.empty((k, m), dtype=np.int64)
+                g_oth[missing], fi_oth[missing] = utilities(True, missing)
+            have_oth[missing] = True
+            use_pref = np.empty((idx.size, m, 2), dtype=bool)                    # [active, m, 2]
+            use_oth = np.empty_like(use_pref)
+            wc = ww[:, None]
+            for t_ in range(2):
+                v = np.ascontiguousarray(vac3[:, t_]).reshape(-1)                  # [pole * 2 + size]
+                np.greater_equal(v[sub(fi_pref)], wc, out=use_pref[:, :, t_])    # a unit of the preferred size
+                np.greater_equal(v[sub(fi_oth)], wc, out=use_oth[:, :, t_])      # one of the other size only
+            use_oth &= ~use_pref
+            u = np.where(use_pref, sub(g_pref), np.where(use_oth, sub(g_oth), -np.inf))
+            if any_rejected:
+                u[sub(rejected)] = -np.inf
         u = u.reshape(idx.size, -1)
         best = np.argmax(u, axis=1)
         stay = u[np.arange(idx.size), best] <= u_stay[idx]
@@ -529,12 +661,14 @@ def _market(model, prm, rng, facts: Facts, events: dict[str, float]) -> None:
         gi = idx[go]
         slot, t = best[go] // 2, best[go] % 2
         j = cand[gi, slot]
-        s = np.where(use_pref[go, slot, t], need[gi], 1 - need[gi])
+        s = need[gi] if use_pref is None else np.where(use_pref[go, slot, t], need[gi], 1 - need[gi])
         ten = ten_of[t]
-        c = draw_condition(vacant.reshape(n_p, N_TEN, N_SIZE, N_COND)[j, ten, s], rng)
-        acc = place(cell_index(j, ten, s, c), w[gi], rng.random(gi.size), vacant)
+        c = draw_condition_cells(vacant, cell_index(j, ten, s, 0), rng)
+        acc = place_uniform(cell_index(j, ten, s, c), w[gi], rng.random(gi.size), vacant)
         rej = ~acc
-        rejected[gi[rej], slot[rej], t[rej]] = True
+        if rej.any():
+            rejected[gi[rej], slot[rej], t[rej]] = True
+            any_rejected = True
         rows = movers[gi[acc]]
         if rows.size:
             had = h.tenure[rows] != S.NO_DWELLING
@@ -572,6 +706,7 @@ def _move_in(model, prm, facts, rows, pole, ten, size, cond, was_owner) -> None:
     st.loan[rows] = np.where(buy, _owner_payment(model, prm, pole, size, facts, rows, was_owner), 0.0)
     st.loan_end[rows] = np.where(buy, model.year + int(prm["mortgage_years"]), 0)
     st.contract_rent[rows] = np.where(ten == S.PRIVATE_RENT, st.rent_eur_m2[pole], 0.0)
+    HS.occupancy_changed(model, rows)
     update_costs(model, prm, facts, rows)
 
 

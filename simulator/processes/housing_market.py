@@ -40,23 +40,27 @@ class Facts:
 def household_facts(p, h, prm=None) -> Facts:
     """Aggregates of living members; with ``prm``, young households' income includes family support."""
     al = p.alive
-    hh = p.hh[al]
+    hh = p.hh[al].astype(np.intp)       # (bincount and ufunc.at take intp indices: one conversion)
+    age = p.age[al]
     n = h.n
     members = np.bincount(hh, minlength=n)
-    adults = np.bincount(hh, weights=p.age[al] >= 14, minlength=n).astype(np.int64)
-    kids = members - adults
+    kids = np.bincount(hh[age < 14], minlength=n)      # members under 14 (fewer than adults: a shorter count)
+    adults = members - kids
     income = np.bincount(hh, weights=p.income[al], minlength=n)
     cu = S.consumption_units(adults, kids)
     oldest = np.zeros(n, dtype=np.int16)
-    np.maximum.at(oldest, hh, p.age[al])
+    np.maximum.at(oldest, hh, age)
     facts = Facts(members, adults, kids, income, cu, oldest, h.alive & (members > 0))
     return facts if prm is None else with_family_support(facts, prm)
 
 
 def with_family_support(raw: Facts, prm) -> Facts:
     """The same facts with young households' income including family support (no second pass over persons)."""
-    income = raw.income + prm["family_support_eur"] * ((raw.oldest <= prm["family_support_max_age"])
-                                                      & (raw.members > 0))
+    # income + support x [young], as an addition where young (adding 0.0 elsewhere changes nothing: income >= +0)
+    young = raw.oldest <= prm["family_support_max_age"]
+    young &= raw.members > 0
+    income = raw.income.copy()
+    np.add(income, prm["family_support_eur"] * 1.0, out=income, where=young)
     return Facts(raw.members, raw.adults, raw.kids, income, raw.cu, raw.oldest, raw.live)
 
 
@@ -109,19 +113,56 @@ def fit_draw(prior: np.ndarray, key: np.ndarray, group: np.ndarray, w: np.ndarra
     return np.minimum((rng.random(group.size)[:, None] > c).sum(1), k - 1)
 
 
-def place(cells: np.ndarray, w: np.ndarray, priority: np.ndarray, vacant: np.ndarray) -> np.ndarray:
+def place(cells: np.ndarray, w: np.ndarray, priority: np.ndarray, vacant: np.ndarray,
+          order: np.ndarray | None = None) -> np.ndarray:
     """Accept candidates into cells without over-filling them; returns the accepted mask.
 
     Within each cell candidates are taken by decreasing priority while the
     cumulative weight fits the vacant units (an agent fits whole or not).
     ``vacant`` (flat, real units) is decreased in place by what is taken.
+    ``order`` (optional) is ``np.argsort(-priority, kind="stable")`` when the
+    caller already has it (one sort of the social queue serves both rounds).
     """
     if cells.size == 0:
         return np.zeros(0, dtype=bool)
     # the order of np.lexsort((-priority, cells)) in two stable sorts, the second a radix sort of small ints
-    order = np.argsort(-priority, kind="stable")
+    if order is None:
+        order = np.argsort(-priority, kind="stable")
     small = np.int16 if cells.size == 0 or cells.max() < np.iinfo(np.int16).max else np.int64
     order = order[np.argsort(cells[order].astype(small), kind="stable")]
+    return _take_in_order(cells, w, vacant, order)
+
+
+def place_uniform(cells: np.ndarray, w: np.ndarray, u: np.ndarray, vacant: np.ndarray) -> np.ndarray:
+    """:func:`place` for priorities ``u`` drawn by ``Generator.random`` (float64 multiples of 2^-53 in [0, 1)).
+
+    Same result as ``place(cells, w, u, vacant)``: the lexicographic order
+    (cell, decreasing u, row) is one sort of the integer key
+    cell * 2^53 + (2^53 - 1 - u 2^53) (exact: u 2^53 is an integer below
+    2^53, cells < 2^10); the quicksort is taken only when the keys are all
+    distinct (then every sort gives the same order), else the stable one.
+    """
+    if cells.size == 0:
+        return np.zeros(0, dtype=bool)
+    c = np.asarray(cells, np.int64)
+    if c.max() >= 1 << 10:
+        return place(cells, w, u, vacant)
+    key = (c << 53) | ((1 << 53) - 1 - (u * 2.0 ** 53).astype(np.int64))
+    return _take_in_order(cells, w, vacant, stable_argsort(key))
+
+
+def stable_argsort(a: np.ndarray) -> np.ndarray:
+    """``np.argsort(a, kind="stable")``, by the faster default sort when the values are all distinct and
+    not NaN (then every sort gives the same order); the stable sort otherwise."""
+    order = np.argsort(a)
+    s = a[order]
+    if s.size and (np.any(s[1:] == s[:-1]) or (s.dtype.kind == "f" and np.isnan(s[-1]))):
+        order = np.argsort(a, kind="stable")
+    return order
+
+
+def _take_in_order(cells: np.ndarray, w: np.ndarray, vacant: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Acceptance of :func:`place` once candidates are sorted by (cell, decreasing priority)."""
     c, ww = cells[order], w[order]
     cs = np.cumsum(ww)
     start = np.flatnonzero(np.r_[True, c[1:] != c[:-1]])
@@ -141,3 +182,41 @@ def draw_condition(vac_ts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     tot = cum[:, -1:]
     u = rng.random(vac_ts.shape[0])[:, None] * np.maximum(tot, 1e-300)
     return np.minimum((u > cum).sum(1), N_COND - 1)
+
+
+def draw_condition_cells(vacant: np.ndarray, cell0: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """:func:`draw_condition` of ``vacant[cell0 + (0, 1, 2)]`` (flat vacant units, ``cell0`` the cells of
+    condition 0), without building the [n, 3] table: the same cumulative sums, draws and comparisons."""
+    c0 = vacant[cell0]
+    c1 = c0 + vacant[cell0 + 1]
+    c2 = c1 + vacant[cell0 + 2]
+    u = rng.random(cell0.size) * np.maximum(c2, 1e-300)
+    out = (u > c0).astype(np.int64)
+    out += u > c1
+    out += u > c2
+    return np.minimum(out, N_COND - 1, out=out)
+
+
+def draw_from_cdf(rng: np.random.Generator, q: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``rng.choice(q.size, size=shape, p=q)`` (same draws, same result), faster for a short ``q``.
+
+    numpy draws ``rng.random(shape)`` and takes ``cdf.searchsorted(u, "right")``
+    with ``cdf = q.cumsum() / q.cumsum()[-1]``; here the answer is read from a
+    table over 4,096 equal steps of u, exact for the steps that hold no cdf
+    value, and searched as numpy does for the few draws in the other steps
+    (u 4096 is exact for u in [0, 1): a power of two).
+    """
+    cdf = q.cumsum()
+    cdf /= cdf[-1]
+    u = rng.random(shape)
+    G = 4096
+    edges = np.arange(G + 1) / G
+    lo = cdf.searchsorted(edges[:-1], side="right")            # answer at the start of each step
+    mixed = cdf.searchsorted(edges[1:], side="left") > lo      # some cdf value inside the step (or at its end)
+    u = u.reshape(-1)
+    u *= G
+    b = u.astype(np.intp)
+    idx = lo[b]
+    amb = np.flatnonzero(mixed[b])
+    idx[amb] = cdf.searchsorted(u[amb] / G, side="right")
+    return idx.astype(np.int64, copy=False).reshape(shape)

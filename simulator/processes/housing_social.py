@@ -13,7 +13,7 @@ import numpy as np
 from .. import state as S
 from . import housing as H
 from . import housing_stock as HS
-from .housing_market import N_COND, N_SIZE, N_TEN, Facts, cell_index, draw_condition, place
+from .housing_market import N_COND, N_SIZE, N_TEN, Facts, cell_index, draw_condition_cells, place, stable_argsort
 
 
 def _back_to_parents(model) -> float:
@@ -22,10 +22,11 @@ def _back_to_parents(model) -> float:
     The parents' household is the one the person belonged to at the end of
     the previous housing step. If it no longer exists, the young adult's
     household stays "without a dwelling" (hosted) and searches again.
+    The cached live mask (if any) is updated: the returning households are
+    no longer live, their parents' households were and stay live.
     """
     p, h, st = model.persons, model.households, model.housing
     live = H.HousingState.live_mask(model)
-    st._live = None
     par = st.parent_hh[: h.n].copy()
     st.parent_hh[: h.n] = -1
     back = np.flatnonzero(live & (h.tenure == S.NO_DWELLING) & (par >= 0))
@@ -34,19 +35,29 @@ def _back_to_parents(model) -> float:
         return 0.0
     target = np.full(h.n, -1, dtype=np.int64)
     target[back] = par[back]
-    mem = np.flatnonzero(p.alive & (target[p.hh] >= 0))
+    is_back = np.zeros(h.n, dtype=bool)
+    is_back[back] = True
+    mem = np.flatnonzero(is_back[p.hh] & p.alive)
     p.hh[mem] = target[p.hh[mem]].astype(np.int32)
     h.alive[back] = False
+    if st._live is not None:
+        st._live = live.copy()
+        st._live[back] = False
+        HS.occupancy_changed(model, back)
     st.in_queue[back] = False
     h.years_waiting[back] = 0.0
     return float(h.weight[back].sum())
 
 
-def _update_queue(model, prm, rng, facts: Facts, initial: bool = False) -> None:
+def _update_queue(model, prm, rng, facts: Facts, initial: bool = False, b: np.ndarray | None = None) -> None:
+    """Households in need and eligible join the queue (at a yearly rate), the others leave it.
+
+    ``b``: the households' burden (H.burden) when the caller has it.
+    """
     h, st = model.households, model.housing
     live = facts.live
     eligible = live & (facts.income_cu <= prm["social_ceiling_eur_cu"])
-    b = H.burden(model, facts)
+    b = H.burden(model, facts) if b is None else b
     overcrowded = (h.size_class == 0) & (facts.members >= prm["large_need_members"])
     need = eligible & (h.tenure != S.SOCIAL_RENT) & (
         (b > prm["queue_burden_threshold"]) | (h.condition != 0) | overcrowded | (h.tenure == S.NO_DWELLING))
@@ -54,7 +65,7 @@ def _update_queue(model, prm, rng, facts: Facts, initial: bool = False) -> None:
     st.in_queue[leave] = False
     h.years_waiting[leave] = 0.0
     if not initial:
-        h.years_waiting[st.in_queue] += 1.0
+        np.add(h.years_waiting, np.float32(1.0), out=h.years_waiting, where=st.in_queue[: h.n])
     join = need & ~st.in_queue & (rng.random(h.n) < prm["queue_application_rate"])
     st.in_queue[join] = True
     h.years_waiting[join] = rng.exponential(prm["initial_wait_years"], join.sum()) if initial else 0.0
@@ -78,6 +89,7 @@ def _allocate_social(model, prm, rng, facts: Facts, events: dict[str, float]) ->
             + pw[2] * ((h.size_class[q] == 0) & (facts.members[q] >= prm["large_need_members"]))
             + pw[3] * (h.condition[q] != 0)
             + rng.random(q.size) * 1e-3)
+    by_prio = stable_argsort(-prio)   # queue positions by decreasing priority (ties: queue order)
     car = H._times(model)[H.CAR]
     placed = np.zeros(q.size, dtype=bool)
     waits, weights = [], []
@@ -98,9 +110,20 @@ def _allocate_social(model, prm, rng, facts: Facts, events: dict[str, float]) ->
         if todo.size == 0:
             continue
         j = tgt[todo]
-        s = np.where(vs[j, need[todo]].sum(-1) >= h.weight[q[todo]], need[todo], 1 - need[todo])
-        c = draw_condition(vs[j, s], rng)
-        acc = place(cell_index(j, S.SOCIAL_RENT, s, c), h.weight[q[todo]], prio[todo], vacant)
+        # vacant social units by (pole, size): the row sums of the same contiguous [., 3] rows as vs[j, size]
+        vs_tot = np.ascontiguousarray(vs).reshape(n_p * N_SIZE, N_COND).sum(-1)
+        s = np.where(vs_tot[j * N_SIZE + need[todo]] >= h.weight[q[todo]], need[todo], 1 - need[todo])
+        c = draw_condition_cells(vacant, cell_index(j, S.SOCIAL_RENT, s, 0), rng)
+        # argsort(-prio[todo], stable) from the one sort of the queue: todo is increasing, so its
+        # positions in the queue order keep their relative order
+        if todo.size == q.size:
+            order = by_prio
+        else:
+            at = np.full(q.size, -1)
+            at[todo] = np.arange(todo.size)
+            order = at[by_prio]
+            order = order[order >= 0]
+        acc = place(cell_index(j, S.SOCIAL_RENT, s, c), h.weight[q[todo]], prio[todo], vacant, order=order)
         rows = q[todo[acc]]
         if rows.size == 0:
             continue
@@ -112,6 +135,7 @@ def _allocate_social(model, prm, rng, facts: Facts, events: dict[str, float]) ->
         st.entry_income_cu[rows] = facts.income_cu[rows]
         st.moves_in += np.bincount(j[acc], weights=h.weight[rows], minlength=n_p)
         h.pole[rows], h.tenure[rows], h.size_class[rows], h.condition[rows] = j[acc], S.SOCIAL_RENT, s[acc], c[acc]
+        HS.occupancy_changed(model, rows)
         st.loan[rows] = 0.0
         st.in_queue[rows] = False
         h.years_waiting[rows] = 0.0

@@ -18,16 +18,58 @@ CENTRE_KINDS = ("metro_core", "urban")
 
 
 def occupied(model) -> np.ndarray:
-    """Weighted households by (pole, tenure, size, condition), from the households' columns."""
+    """Weighted households by (pole, tenure, size, condition), from the households' columns.
+
+    During a housing step (between :func:`track_occupancy` and
+    :func:`untrack_occupancy`) the per-household cell and weight columns are
+    kept up to date where the step changes a household's dwelling, and the
+    table is recounted only after a change: the same bincount of the same
+    columns, so the same numbers. The returned array is then read-only.
+    """
     h, st = model.households, model.housing
-    live = h.tenure != S.NO_DWELLING
-    live &= st.live_mask(model)
-    n_p = len(model.territory.ids)
-    # every row binned with weight 0 unless it occupies a dwelling (no gathers of the live rows);
+    if st._cell is not None:
+        if st._occ is None:
+            st._occ = _count(model, st._cell, st._w_occ)
+            st._occ.flags.writeable = False
+        return st._occ
+    cell, w_occ = _cells(model, slice(None), st.live_mask(model))
+    return _count(model, cell, w_occ)
+
+
+def _cells(model, rows: np.ndarray, live_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cell index and occupying weight of ``rows`` (weight 0 unless the row is live and has a dwelling)."""
+    h = model.households
+    ten = h.tenure[rows]
     # tenure capped at 2 so the rows without a dwelling (weight 0) still fall in a valid cell
-    idx = cell_index(h.pole, np.minimum(h.tenure, N_TEN - 1), h.size_class, h.condition)
-    return np.bincount(idx, weights=np.where(live, h.weight, 0.0), minlength=n_p * N_TEN * N_SIZE * N_COND) \
-        .reshape(n_p, N_TEN, N_SIZE, N_COND)
+    cell = cell_index(h.pole[rows], np.minimum(ten, N_TEN - 1), h.size_class[rows], h.condition[rows])
+    return cell, np.where(live_rows & (ten != S.NO_DWELLING), h.weight[rows], 0.0)
+
+
+def _count(model, cell: np.ndarray, w_occ: np.ndarray) -> np.ndarray:
+    # every row binned with its weight, 0 unless it occupies a dwelling (no gathers of the live rows)
+    n_p = len(model.territory.ids)
+    return np.bincount(cell, weights=w_occ, minlength=n_p * N_TEN * N_SIZE * N_COND).reshape(n_p, N_TEN, N_SIZE, N_COND)
+
+
+def track_occupancy(model) -> None:
+    """Start keeping the occupancy columns up to date (housing step; the live mask is fixed meanwhile)."""
+    st = model.housing
+    st._cell, st._w_occ = _cells(model, slice(None), st.live_mask(model))
+    st._occ = None
+
+
+def occupancy_changed(model, rows: np.ndarray) -> None:
+    """``rows`` changed dwelling (pole, tenure, size, condition) or left: update their cell and weight."""
+    st = model.housing
+    if st._cell is None:
+        return
+    st._cell[rows], st._w_occ[rows] = _cells(model, rows, st.live_mask(model)[rows])
+    st._occ = None
+
+
+def untrack_occupancy(model) -> None:
+    st = model.housing
+    st._cell = st._w_occ = st._occ = None
 
 
 def _by_pole_table(model, table: dict[str, float], key: str) -> np.ndarray:
@@ -84,31 +126,38 @@ def demolish(model, prm, events: dict[str, float]) -> None:
     events["dwellings_demolished"] = float(gone.sum())
 
 
-def convert(model, rng, amount: np.ndarray, src: int, dst: int) -> float:
+def convert(model, rng, amount: np.ndarray, src: int, dst: int, occupying: np.ndarray | None = None) -> float:
     """Move ``amount[pole, tenure, size]`` dwellings from condition ``src`` to ``dst``.
 
     In each (pole, tenure, size) group a share f = amount / stock of the
     ``src`` units changes condition: each occupying household with
     probability f (with its dwelling), the vacant units by f. Returns the
-    real units converted.
+    real units converted. ``occupying``: mask of the live households with a
+    dwelling, when the caller has it.
     """
     st, h = model.housing, model.households
     stock_src = st.stock[..., src]
     f = np.clip(np.where(stock_src > 0, amount / np.maximum(stock_src, 1e-12), 0.0), 0.0, 1.0)
-    live = st.live_mask(model) & (h.tenure != S.NO_DWELLING) & (h.condition == src)
-    rows = np.flatnonzero(live)
-    p_row = f[h.pole[rows], h.tenure[rows], h.size_class[rows]]
-    hit = rows[rng.random(rows.size) < p_row]
-    occ_moved = np.zeros_like(stock_src)
-    np.add.at(occ_moved, (h.pole[hit], h.tenure[hit], h.size_class[hit]), h.weight[hit])
+    if occupying is None:
+        occupying = st.live_mask(model) & (h.tenure != S.NO_DWELLING)
+    rows = np.flatnonzero(occupying & (h.condition == src))
+    if st._cell is not None:
+        grp = st._cell[rows] // N_COND               # (pole, tenure, size) group, from the tracked cells
+    else:
+        grp = (h.pole[rows].astype(np.int64) * N_TEN + h.tenure[rows]) * N_SIZE + h.size_class[rows]
+    is_hit = rng.random(rows.size) < f.reshape(-1)[grp]
+    hit = rows[is_hit]
+    w = h.weight[rows]
+    # households moved with their dwelling, summed in row order (as np.add.at)
+    occ_moved = np.bincount(grp[is_hit], weights=w[is_hit], minlength=stock_src.size).reshape(stock_src.shape)
     # households in ``src`` units (the rows above, before any changes condition), as occupied()[..., src]
-    occ_src = np.bincount((h.pole[rows].astype(np.int64) * N_TEN + h.tenure[rows]) * N_SIZE + h.size_class[rows],
-                          weights=h.weight[rows], minlength=stock_src.size).reshape(stock_src.shape)
+    occ_src = np.bincount(grp, weights=w, minlength=stock_src.size).reshape(stock_src.shape)
     vac_moved = f * np.maximum(stock_src - occ_src, 0.0)
     moved = np.minimum(occ_moved + vac_moved, stock_src)
     st.stock[..., src] -= moved
     st.stock[..., dst] += moved
     h.condition[hit] = dst
+    occupancy_changed(model, hit)
     return float(moved.sum())
 
 
@@ -117,18 +166,20 @@ def rehabilitate(model, prm, rng, events: dict[str, float]) -> None:
     st = model.housing
     budget = prm["rehab_per_year"]
     done = 0.0
+    h = model.households
+    occupying = st.live_mask(model) & (h.tenure != S.NO_DWELLING)     # (only conditions change below)
     for src in (SINK, DEGRADED):
         s = st.stock[..., src]
         tot = s.sum()
         if budget <= 0 or tot <= 0:
             continue
         take = min(budget, tot)
-        done += convert(model, rng, s * (take / tot), src, DECENT)
+        done += convert(model, rng, s * (take / tot), src, DECENT, occupying)
         budget -= take
     events["dwellings_rehabilitated"] = done
     rate = prm["degradation_rate"]
-    down = convert(model, rng, st.stock[..., DEGRADED] * rate, DEGRADED, SINK)
-    down += convert(model, rng, st.stock[..., DECENT] * rate, DECENT, DEGRADED)
+    down = convert(model, rng, st.stock[..., DEGRADED] * rate, DEGRADED, SINK, occupying)
+    down += convert(model, rng, st.stock[..., DECENT] * rate, DECENT, DEGRADED, occupying)
     events["dwellings_degraded"] = down
 
 
