@@ -62,20 +62,18 @@ def _protected_rows(model) -> np.ndarray:
 class _Households:
     """Living members and age of the oldest member per household row, kept up to date during the step.
 
-    Members are counted once before the deaths, the oldest ages once after
-    them (the dead may have been the oldest); both are then updated for each
-    event (deaths, births, emigration, new households) instead of being
-    recounted over every row.
+    Both are counted once, in one pass over the living rows after the
+    deaths (the dead may have been the oldest), then updated for each event
+    (births, emigration, new households) instead of being recounted over
+    every row.
     """
 
     def __init__(self, p, h) -> None:
-        self.members = np.bincount(p.hh[p.alive], minlength=h.n)
-        self.oldest = np.zeros(h.n, dtype=np.int16)
-
-    def count_oldest(self, p) -> None:
         al = np.flatnonzero(p.alive)
-        self.oldest[:] = 0
-        np.maximum.at(self.oldest, p.hh[al], p.age[al])
+        hh = p.hh[al]
+        self.members = np.bincount(hh, minlength=h.n)
+        self.oldest = np.zeros(h.n, dtype=np.int16)
+        np.maximum.at(self.oldest, hh, p.age[al])
 
     def grow(self, n: int) -> None:
         k = n - self.members.size
@@ -109,13 +107,16 @@ def step(model) -> dict[str, float]:
     qa = qa[None, :] * np.array([prm["mortality_female_factor"], prm["mortality_male_factor"]])[:, None]  # [sex, age]
     qa = np.minimum(np.where(ages <= 1, np.maximum(qa, prm["infant_mortality"]), qa), 1.0)
     # flat [sex, age] table read with one index (row of the males: + number of ages)
-    q = qa.ravel()[(sex == 1) * ages.size + np.maximum(age, 0)]
+    cell = (sex == 1).astype(np.intp)
+    cell *= ages.size
+    cell += np.maximum(age, 0)
+    q = qa.ravel().take(cell)
     dead = rng.random(ai.size) < q                         # one draw per living, non-archetype person
     dies = ai[dead]
     deaths = float(h.weight[p.hh[dies]].sum())
-    hs = _Households(p, h)
-    _leave(model, dies, hs.members)
-    hs.count_oldest(p)
+    _remove(model, dies)
+    hs = _Households(p, h)                                 # the living, after the deaths
+    _close_empty(h, p.hh[dies], hs.members)
     live = ~dead                                           # the survivors among ai (only ``dies`` left)
     ai, age, sex = ai[live], age[live], sex[live]
 
@@ -154,16 +155,26 @@ def _leave(model, rows: np.ndarray, members: np.ndarray) -> None:
     ``members``: living members per household before the removal (updated
     in place).
     """
-    p, h = model.persons, model.households
     if rows.size == 0:
         return
+    _remove(model, rows)
+    hh = model.persons.hh[rows]
+    members -= np.bincount(hh, minlength=members.size)
+    _close_empty(model.households, hh, members)
+
+
+def _remove(model, rows: np.ndarray) -> None:
+    """Mark persons as gone (death or emigration) and free their job."""
+    p = model.persons
     p.alive[rows] = False
     p.job_pole[rows] = -1
     p.sector[rows] = -1
     p.mode[rows] = S.NO_MODE
-    members -= np.bincount(p.hh[rows], minlength=members.size)
-    touched = np.unique(p.hh[rows])
-    h.alive[touched[members[touched] == 0]] = False
+
+
+def _close_empty(h, hh: np.ndarray, members: np.ndarray) -> None:
+    """Close the households among ``hh`` (rows that lost members) left with no living member."""
+    h.alive[hh[members[hh] == 0]] = False       # (a household listed more than once is closed once)
 
 
 def _transitions(model, prm, rng, ai: np.ndarray, age: np.ndarray) -> None:
@@ -191,7 +202,9 @@ def _transitions(model, prm, rng, ai: np.ndarray, age: np.ndarray) -> None:
     p.status[finish] = S.UNEMPLOYED
     # retirement
     r0, r1 = prm["retirement_age"]
-    lf = np.flatnonzero(((st == S.EMPLOYED) | (st == S.UNEMPLOYED) | (st == S.INACTIVE)) & (age >= r0))
+    lf = np.flatnonzero(age >= r0)
+    slf = st[lf]
+    lf = lf[(slf == S.EMPLOYED) | (slf == S.UNEMPLOYED) | (slf == S.INACTIVE)]
     in_lf = ai[lf]
     retire = in_lf[(rng.random(in_lf.size) < prm["retirement_rate"]) | (age[lf] >= r1)]
     pension = model.params["population"]["pension_median"]
@@ -306,8 +319,10 @@ def _migration(model, prm, rng, hs: _Households) -> tuple[float, float]:
     code[donors] += 2
     pc = code[p.hh]
     pc *= p.alive
-    leaving = np.flatnonzero(pc & 1)
-    src = np.flatnonzero(pc == 2)   # living members of donors (not those of a donor that also emigrates)
+    drawn = np.flatnonzero(pc)      # few rows: split them by code
+    dc = pc[drawn]
+    leaving = drawn[(dc & 1) != 0]
+    src = drawn[dc == 2]            # living members of donors (not those of a donor that also emigrates)
     emigrants = float(h.weight[p.hh[leaving]].sum())
     _leave(model, leaving, size)
     immigrants = 0.0
