@@ -77,12 +77,21 @@ def _choice_by_group(rng: np.random.Generator, groups: np.ndarray, probs: np.nda
     cum = np.cumsum(probs, axis=1)
     cum /= cum[:, -1:]
     u = rng.random(groups.size)
-    # one binary search per row in the concatenated cumulative rows, each offset by its group index
-    # (values of group g lie in (g, g + 1]), so no loop over groups and no n x k matrix
+    # the cumulative rows, each offset by its group index (values of group g lie in [g, g + 1]), so
+    # that one comparison with g + u per row draws from its group's row: no n x k matrix
     g = np.asarray(groups, dtype=np.int64)
     k = cum.shape[1]
-    flat = (cum + np.arange(cum.shape[0])[:, None]).ravel()
-    out = np.searchsorted(flat, g + u, side="left") - g * k
+    shifted = cum + np.arange(cum.shape[0])[:, None]
+    x = g + u
+    if np.isfinite(shifted).all():
+        # the index is the number of entries of the row below g + u (what a binary search in the
+        # concatenated rows returns), counted one column at a time: a few passes over the rows, much
+        # faster than numpy's binary search for unsorted keys; the last entry (g + 1) is never below
+        out = np.zeros(groups.size, dtype=np.int64)
+        for j in range(k - 1):
+            out += shifted[:, j].take(g) < x
+    else:   # a group with no weight (NaN rows): the binary search in the concatenated rows, as always done
+        out = np.searchsorted(shifted.ravel(), x, side="left") - g * k
     return np.clip(out, 0, probs.shape[1] - 1)
 
 
@@ -365,55 +374,57 @@ def _constraints(p: S.Persons, h: S.Households, terr, P,
     """
     nh = h.n
     pop_total = float(terr.population.sum())
-    cols, targets, scales = [], [], []
+    targets, scales = [], []
+    edges, shares = P["age_band_edges"], P["age_band_shares"]
+    nb = len(edges) - 1
+    n_bands = min(nb, len(shares)) - 1                  # the last band follows from the others
+    # Column-major, filled column by column as each is computed (no list of columns held besides it:
+    # the fresh memory of a full-scale synthesis is what costs most on some machines)
+    Ac = np.empty((nh, 2 + n_bands + 8), order="F")
     hh = p.hh.astype(np.intp)
 
     def count(mask: np.ndarray) -> np.ndarray:
         """Persons per household among the rows of ``mask`` (selected by index: faster than by mask)."""
         return np.bincount(hh[np.flatnonzero(mask)], minlength=nh).astype(np.float64)
 
-    alive = p.alive
-    size = count(alive)
-    cols += [h.pole.astype(np.float64), size]
+    Ac[:, 0] = h.pole
+    Ac[:, 1] = count(p.alive)
     for j in range(len(terr.ids)):
         targets.append(terr.population[j]); scales.append(terr.population[j])
-    # persons per (household, age band) in one bincount; the band of each row as in _age_masks
-    edges = P["age_band_edges"]
-    nb = len(edges) - 1
-    band = np.searchsorted(np.asarray(edges), p.age, side="right") - 1     # edges[b] <= age < edges[b + 1]
-    in_band = np.flatnonzero((band >= 0) & (band < nb))
-    by_band = np.bincount(hh[in_band] * nb + band[in_band], minlength=nh * nb).reshape(nh, nb)
-    for b, share in list(enumerate(P["age_band_shares"]))[:-1]:
-        cols.append(by_band[:, b].astype(np.float64))
-        targets.append(share * pop_total); scales.append(share * pop_total)
+    # persons per household in each age band (edges[b] <= age < edges[b + 1], as _age_masks), the band
+    # of each person read from a table over ages
+    band_of_age = np.searchsorted(np.asarray(edges), np.arange(int(p.age.max()) + 1 if p.n else 1),
+                                  side="right") - 1
+    band = np.where((band_of_age >= 0) & (band_of_age < nb), band_of_age, -1).astype(np.int8)[p.age]
+    for b in range(n_bands):
+        Ac[:, 2 + b] = count(band == b)
+        targets.append(shares[b] * pop_total); scales.append(shares[b] * pop_total)
+    del band
+    j = 2 + n_bands
     a1564 = (p.age >= 15) & (p.age <= 64)
     emp = p.status == S.EMPLOYED
-    cols.append(count(a1564 & emp) - P["employment_rate_15_64"] * count(a1564))
+    Ac[:, j] = count(a1564 & emp) - P["employment_rate_15_64"] * count(a1564)
     targets.append(0.0); scales.append(pop_total * 0.6)
     y = (p.age >= 15) & (p.age <= 24) & (p.status != S.STUDENT) & ~((p.status == S.CHILD))
-    cols.append(count(y & ~emp) - P["youth_jobless_rate"] * count(y))
+    Ac[:, j + 1] = count(y & ~emp) - P["youth_jobless_rate"] * count(y)
     targets.append(0.0); scales.append(pop_total * 0.05)
-    cols.append(count(p.status == S.STUDENT))
+    Ac[:, j + 2] = count(p.status == S.STUDENT)
     t = P["higher_ed_student_share"] * pop_total
     targets.append(t); scales.append(t)
     active = emp | (p.status == S.UNEMPLOYED)
-    cols.append(count(active & (p.edu == S.EDU_NO_BAC)) - P["no_bac_share_workforce"] * count(active))
+    Ac[:, j + 3] = count(active & (p.edu == S.EDU_NO_BAC)) - P["no_bac_share_workforce"] * count(active)
     targets.append(0.0); scales.append(pop_total * 0.4)
-    poor = _poor(p.income, p.hh, p.age, nh, P["poverty_line_eur_cu"]).astype(np.float64)
-    cols.append(poor)
+    Ac[:, j + 4] = _poor(p.income, p.hh, p.age, nh, P["poverty_line_eur_cu"])
     targets.append(P["poor_households"]); scales.append(P["poor_households"])
     adults = p.age >= 18
-    cols.append(count(adults & p.licence) - P["licence_share_adults"] * count(adults))
+    Ac[:, j + 5] = count(adults & p.licence) - P["licence_share_adults"] * count(adults)
     targets.append(0.0); scales.append(pop_total * 0.7)
-    cols.append((h.car > 0).astype(np.float64) - P["car_household_share"])
+    Ac[:, j + 6] = (h.car > 0).astype(np.float64) - P["car_household_share"]
     targets.append(0.0); scales.append(pop_total / 2.2)
     inside = emp & (p.job_pole != OUTSIDE_AMP)
     t_in = terr.jobs.sum() * (1 - P["job_vacancy_share"])
-    cols.append(count(inside))
+    Ac[:, j + 7] = count(inside)
     targets.append(t_in); scales.append(t_in)
-    Ac = np.empty((nh, len(cols)), order="F")     # column-major: each column is one contiguous write
-    for j, c in enumerate(cols):
-        Ac[:, j] = c
     return (Ac if compact else _expand(Ac, len(terr.ids))), np.array(targets), np.array(scales)
 
 
