@@ -150,7 +150,8 @@ def step(model) -> dict[str, float]:
 
 
 def _leave(model, rows: np.ndarray, members: np.ndarray) -> None:
-    """Remove persons (death or emigration): free their job, close the households left empty.
+    """Remove persons (emigration; deaths use _remove and _close_empty around the member count): free
+    their job, close the households left empty.
 
     ``members``: living members per household before the removal (updated
     in place).
