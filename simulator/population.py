@@ -77,13 +77,48 @@ def _choice_by_group(rng: np.random.Generator, groups: np.ndarray, probs: np.nda
     cum = np.cumsum(probs, axis=1)
     cum /= cum[:, -1:]
     u = rng.random(groups.size)
-    # one binary search per row in the concatenated cumulative rows, each offset by its group index
-    # (values of group g lie in (g, g + 1]), so no loop over groups and no n x k matrix
+    # the cumulative rows, each offset by its group index (values of group g lie in [g, g + 1]), so
+    # that one comparison with g + u per row draws from its group's row: no n x k matrix
     g = np.asarray(groups, dtype=np.int64)
     k = cum.shape[1]
-    flat = (cum + np.arange(cum.shape[0])[:, None]).ravel()
-    out = np.searchsorted(flat, g + u, side="left") - g * k
+    shifted = cum + np.arange(cum.shape[0])[:, None]
+    x = g + u
+    if np.isfinite(shifted).all():
+        # the index is the number of entries of the row below g + u (what a binary search in the
+        # concatenated rows returns), counted one column at a time: a few passes over the rows, much
+        # faster than numpy's binary search for unsorted keys; the last entry (g + 1) is never below
+        out = np.zeros(groups.size, dtype=np.int64)
+        for j in range(k - 1):
+            out += shifted[:, j].take(g) < x
+    else:   # a group with no weight (NaN rows): the binary search in the concatenated rows, as always done
+        out = np.searchsorted(shifted.ravel(), x, side="left") - g * k
     return np.clip(out, 0, probs.shape[1] - 1)
+
+
+def _distinct_rows(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``calibration.distinct_rows(A)``, same result, about twice as fast on the synthesis matrix.
+
+    The same two projections ``h = A @ r``; the rows are ordered by ``h[:, 0]`` alone with an
+    unstable sort instead of the stable two-key lexsort. When the rows with equal first projections
+    also have equal second ones (checked; otherwise, or with non-finite projections, the original
+    function is called), the groups, their order and their first (lowest) rows are the same.
+    """
+    r = np.random.default_rng(12345).random((A.shape[1], 2)) + 0.5     # as in calibration.distinct_rows
+    h = A @ r
+    if not np.isfinite(h).all():
+        return distinct_rows(A)
+    h0, h1 = h[:, 0], h[:, 1]
+    order = np.argsort(h0)
+    s0, s1 = h0[order], h1[order]
+    same = s0[1:] == s0[:-1]
+    if np.any(same & (s1[1:] != s1[:-1])):
+        return distinct_rows(A)
+    new = np.ones(order.size, dtype=bool)
+    new[1:] = ~same
+    inverse = np.empty(order.size, dtype=np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    first = np.minimum.reduceat(order, np.flatnonzero(new)) if order.size else order
+    return first, inverse
 
 
 def _dist(seg: dict, key: str, names: tuple[str, ...]) -> np.ndarray:
@@ -94,11 +129,13 @@ def _dist(seg: dict, key: str, names: tuple[str, ...]) -> np.ndarray:
 def _poor(income: np.ndarray, hh: np.ndarray, age: np.ndarray, n_hh: int, line: float,
           alive: np.ndarray | None = None) -> np.ndarray:
     """Household below the poverty line (OECD-modified consumption units)."""
-    if alive is None:
-        alive = np.ones(age.size, dtype=bool)
-    inc = np.bincount(hh[alive], weights=income[alive], minlength=n_hh)
-    adults = np.bincount(hh[alive & (age >= 14)], minlength=n_hh)
-    kids = np.bincount(hh[alive & (age < 14)], minlength=n_hh)
+    if alive is not None:                       # (index arrays: faster than boolean masks, same rows in order)
+        live = np.flatnonzero(alive)
+        income, hh, age = income[live], hh[live], age[live]
+    inc = np.bincount(hh, weights=income, minlength=n_hh)
+    members = np.bincount(hh, minlength=n_hh)
+    adults = np.bincount(hh[np.flatnonzero(age >= 14)], minlength=n_hh)
+    kids = members - adults                     # the members under 14
     cu = S.consumption_units(adults, kids)
     return (inc / cu < line) & ((adults + kids) > 0)
 
@@ -128,10 +165,9 @@ def synthesize(territory, personas, params: dict[str, Any], scale: float,
             break
         head_age[reject] = rng.integers(age_lo[seg[reject]], age_hi[seg[reject]] + 1)
 
-    n_adults = np.select([hh_type == 0, hh_type == 1, hh_type == 2, hh_type == 3],
-                         [1, 2, 2, 1], default=0)
-    other = hh_type == 4
-    n_adults[other] = 2 + (rng.random(other.sum()) < 0.4)
+    n_adults = np.array([1, 2, 2, 1, 0])[hh_type]      # by type; "other" households: 2 or 3 adults
+    other = np.flatnonzero(hh_type == 4)
+    n_adults[other] = 2 + (rng.random(other.size) < 0.4)
     has_kids = (hh_type == 2) | (hh_type == 3)
     kids_mean = np.array([s["children_mean"] for s in segs])[seg]
     n_kids = np.where(has_kids, 1 + rng.poisson(np.maximum(kids_mean - 1.0, 0.0)), 0)
@@ -140,89 +176,94 @@ def synthesize(territory, personas, params: dict[str, Any], scale: float,
     size = n_adults + n_kids
 
     # 2. persons --------------------------------------------------------------
+    # (rows are selected with index arrays rather than boolean masks: same rows, same order, and several
+    # times faster in numpy for masks of medium density; household values are repeated, not gathered)
     hh = np.repeat(np.arange(n_hh), size)
     start = np.concatenate([[0], np.cumsum(size)[:-1]])
     pos = np.arange(hh.size) - start[hh]
+    n_adults_p = np.repeat(n_adults, size)
+    hh_type_p = np.repeat(hh_type, size)
     role = np.where(pos == 0, ROLE_HEAD,
-                    np.where(pos < n_adults[hh],
-                             np.where(np.isin(hh_type[hh], (1, 2)), ROLE_PARTNER, ROLE_OTHER),
+                    np.where(pos < n_adults_p,
+                             np.where((hh_type_p == 1) | (hh_type_p == 2), ROLE_PARTNER, ROLE_OTHER),
                              ROLE_CHILD))
     n = hh.size
-    ha = head_age[hh]
+    ha = np.repeat(head_age, size)
     age = ha.astype(np.float64)
-    partner = role == ROLE_PARTNER
-    age[partner] = ha[partner] + np.round(rng.normal(-2, 3, partner.sum()))
-    oth = role == ROLE_OTHER
-    age[oth] = ha[oth] + np.round(rng.normal(0, 6, oth.sum()))
-    child = role == ROLE_CHILD
-    gap = rng.uniform(20, 40, child.sum())
-    cage = ha[child] - gap
-    too_old = (cage > 17) | (cage < 0)  # children of older parents: any age of childhood
-    cage[too_old] = rng.uniform(0, np.clip(ha[child][too_old] - 18, 0, 17.99))
+    partner = np.flatnonzero(role == ROLE_PARTNER)
+    age[partner] = ha[partner] + np.round(rng.normal(-2, 3, partner.size))
+    oth = np.flatnonzero(role == ROLE_OTHER)
+    age[oth] = ha[oth] + np.round(rng.normal(0, 6, oth.size))
+    is_child = role == ROLE_CHILD
+    child = np.flatnonzero(is_child)
+    gap = rng.uniform(20, 40, child.size)
+    ha_child = ha[child]
+    cage = ha_child - gap
+    too_old = np.flatnonzero((cage > 17) | (cage < 0))  # children of older parents: any age of childhood
+    cage[too_old] = rng.uniform(0, np.clip(ha_child[too_old] - 18, 0, 17.99))
     age[child] = cage
-    first_child = child & (pos == n_adults[hh])
-    ac = first_child & adult_child[hh]
-    age[ac] = rng.integers(18, 30, ac.sum())
-    age[~child] = np.clip(age[~child], 18, 100)
+    ac = np.flatnonzero(is_child & (pos == n_adults_p) & np.repeat(adult_child, size))   # first child
+    age[ac] = rng.integers(18, 30, ac.size)
+    age = np.where(is_child, age, np.clip(age, 18, 100))
     age = np.clip(np.round(age), 0, 100).astype(np.int16)
 
     sex = (rng.random(n) < 0.5).astype(np.int8)  # 1 = male
-    sp_head = (role == ROLE_HEAD) & (hh_type[hh] == 3)
-    sex[sp_head] = (rng.random(sp_head.sum()) < 0.15).astype(np.int8)
+    sp_head = start[np.flatnonzero(hh_type == 3)]   # heads of single-parent households
+    sex[sp_head] = (rng.random(sp_head.size) < 0.15).astype(np.int8)
     heads_sex = sex[start]
     sex[partner] = 1 - heads_sex[hh[partner]]
 
-    pseg = seg[hh]
+    pseg = np.repeat(seg, size)
     edu_p = np.array([_dist(s, "edu", S.EDU) for s in segs])
     edu = _choice_by_group(rng, pseg, edu_p).astype(np.int8)
-    edu[age < 18] = S.EDU_NO_BAC
+    edu[np.flatnonzero(age < 18)] = S.EDU_NO_BAC
 
     status = np.full(n, S.CHILD, dtype=np.int8)
     pupil_out = (age >= 15) & (age < 18) & (rng.random(n) < P["pupil_out_of_school_share"])
-    st_by_age = np.zeros(n)
     ssa = P["student_share_by_age"]
-    st_by_age[(age >= 18) & (age <= 20)] = ssa[0]
-    st_by_age[(age >= 21) & (age <= 24)] = ssa[1]
-    st_by_age[(age >= 25) & (age <= 29)] = ssa[2]
-    higher_share = edu_p[:, 2][pseg]
-    st_by_age *= np.clip(higher_share / 0.3, 0.3, 2.5)
-    student = (age >= 18) & (rng.random(n) < np.clip(st_by_age, 0, 0.95))
+    by_age = np.zeros(101)                          # student share by age (ages are 0-100 here)
+    by_age[18:21], by_age[21:25], by_age[25:30] = ssa[0], ssa[1], ssa[2]
+    st_by_age = by_age[age]
+    st_by_age *= np.clip(edu_p[:, 2] / 0.3, 0.3, 2.5)[pseg]     # segments with more graduates: more students
+    is_student = (age >= 18) & (rng.random(n) < np.clip(st_by_age, 0, 0.95))
+    student = np.flatnonzero(is_student)
     status[student] = S.STUDENT
     edu[student] = S.EDU_BAC
-    working_age = ((age >= 18) | pupil_out) & (age <= 64) & ~student
+    working_age = ((age >= 18) | pupil_out) & (age <= 64) & ~is_student
     emp_p = np.array([s["employment"] for s in segs])[pseg]
     emp_p = np.where(age < 25, emp_p * 0.75, emp_p)
     emp_p = np.where(age >= 60, emp_p * 0.6, emp_p)
     u = rng.random(n)
-    status[working_age & (u < emp_p)] = S.EMPLOYED
-    jobless = working_age & (u >= emp_p)
-    status[jobless] = np.where(rng.random(jobless.sum()) < 0.6, S.UNEMPLOYED, S.INACTIVE)
+    status[np.flatnonzero(working_age & (u < emp_p))] = S.EMPLOYED
+    jobless = np.flatnonzero(working_age & (u >= emp_p))
+    status[jobless] = np.where(rng.random(jobless.size) < 0.6, S.UNEMPLOYED, S.INACTIVE)
     early_ret = (age >= 60) & (age <= 64) & (status != S.EMPLOYED) & (rng.random(n) < 0.7)
-    status[early_ret] = S.RETIRED
-    old = age >= 65
-    status[old] = np.where(rng.random(old.sum()) < 0.03, S.EMPLOYED, S.RETIRED)
-    edu[(age < 25) & (edu == S.EDU_HIGHER) & ~student] = S.EDU_BAC
+    status[np.flatnonzero(early_ret)] = S.RETIRED
+    old = np.flatnonzero(age >= 65)
+    status[old] = np.where(rng.random(old.size) < 0.03, S.EMPLOYED, S.RETIRED)
+    edu[np.flatnonzero((age < 25) & (edu == S.EDU_HIGHER) & ~is_student)] = S.EDU_BAC
 
     lic_p = np.array([s["licence"] for s in segs])[pseg] * np.where(age >= 80, 0.6, 1.0)
     licence = (age >= 18) & (rng.random(n) < lic_p)
 
     skill = edu.copy()  # low / mid / high skill follows the diploma
     sector = np.full(n, -1, dtype=np.int8)
-    emp = status == S.EMPLOYED
 
     income = np.zeros(n, dtype=np.float64)
-    med = np.array([s["income_median"] for s in segs])[pseg] * np.array([0.85, 1.0, 1.35])[skill]
-    sig = np.array([s["income_sigma"] for s in segs])[pseg]
-    income[emp] = np.exp(np.log(med[emp]) + sig[emp] * rng.standard_normal(emp.sum()))
-    income[status == S.UNEMPLOYED] = P["income_unemployed"]
-    income[status == S.INACTIVE] = np.where(age[status == S.INACTIVE] >= 18, P["income_inactive"], 0.0)
-    income[status == S.STUDENT] = P["income_student"]
-    ret = status == S.RETIRED
-    income[ret] = np.exp(np.log(P["pension_median"]) + P["pension_sigma"] * rng.standard_normal(ret.sum()))
+    emp = np.flatnonzero(status == S.EMPLOYED)
+    med = np.array([s["income_median"] for s in segs])[pseg[emp]] * np.array([0.85, 1.0, 1.35])[skill[emp]]
+    sig = np.array([s["income_sigma"] for s in segs])[pseg[emp]]
+    income[emp] = np.exp(np.log(med) + sig * rng.standard_normal(emp.size))
+    income[np.flatnonzero(status == S.UNEMPLOYED)] = P["income_unemployed"]
+    inactive = np.flatnonzero(status == S.INACTIVE)
+    income[inactive] = np.where(age[inactive] >= 18, P["income_inactive"], 0.0)
+    income[np.flatnonzero(status == S.STUDENT)] = P["income_student"]
+    ret = np.flatnonzero(status == S.RETIRED)
+    income[ret] = np.exp(np.log(P["pension_median"]) + P["pension_sigma"] * rng.standard_normal(ret.size))
 
     # household attributes
     cars = _choice_by_group(rng, seg, np.array([[s["cars"].get(str(k), 0.0) for k in (0, 1, 2)] for s in segs]))
-    lic_adults = np.bincount(hh[licence], minlength=n_hh)
+    lic_adults = np.bincount(hh[np.flatnonzero(licence)], minlength=n_hh)
     cars = np.minimum(cars, lic_adults).astype(np.int8)
     tenure = _choice_by_group(rng, seg, np.array([_dist(s, "tenure", S.TENURE[:3]) for s in segs])).astype(np.int8)
     condition = _choice_by_group(rng, seg, np.array([_dist(s, "condition", S.CONDITION) for s in segs])).astype(np.int8)
@@ -230,8 +271,7 @@ def synthesize(territory, personas, params: dict[str, Any], scale: float,
     aff = np.array([[s["pole_affinity"].get(k, 1.0) for k in territory.kind] for s in segs])
     pole_p = aff * territory.population[None, :]
     pole = _choice_by_group(rng, seg, pole_p).astype(np.int16)
-    income_idx = territory.income_index[pole[hh]]
-    income[emp] *= income_idx[emp]
+    income[emp] *= territory.income_index[pole[hh[emp]]]
 
     persons = S.Persons(age=age, sex=sex, hh=hh.astype(np.int32), segment=pseg.astype(np.int8),
                         edu=edu, status=status, licence=licence, income=income.astype(np.float32),
@@ -248,7 +288,7 @@ def synthesize(territory, personas, params: dict[str, Any], scale: float,
     emp = persons.status == S.EMPLOYED
     outside = emp & (rng.random(persons.n) < P["outside_workers_share"])
     outside[list(named.values())] = False
-    persons.job_pole[outside] = OUTSIDE_AMP
+    persons.job_pole[np.flatnonzero(outside)] = OUTSIDE_AMP
     d = np.full(households.n, pop_total / persons.n)
 
     # 4. raking ---------------------------------------------------------------
@@ -256,7 +296,7 @@ def synthesize(territory, personas, params: dict[str, Any], scale: float,
     # raking runs on the distinct rows of a compact matrix (pole, size, other marginals), expanded
     # to the full one-column-per-pole matrix only for those rows (much less memory at full scale).
     Ac, t, sc = _constraints(persons, households, territory, P, compact=True)
-    first, inverse = distinct_rows(Ac)
+    first, inverse = _distinct_rows(Ac)
     d_u = np.bincount(inverse, weights=d, minlength=first.size)
     res = rake(_expand(Ac[first], n_poles), t, d_u, bounds=tuple(P["weight_bounds"]), scale=sc)
     households.weight = d * (res.weights / d_u)[inverse]
@@ -360,48 +400,57 @@ def _constraints(p: S.Persons, h: S.Households, terr, P,
     """
     nh = h.n
     pop_total = float(terr.population.sum())
-    cols, targets, scales = [], [], []
+    targets, scales = [], []
+    edges, shares = P["age_band_edges"], P["age_band_shares"]
+    nb = len(edges) - 1
+    n_bands = min(nb, len(shares)) - 1                  # the last band follows from the others
+    # Column-major, filled column by column as each is computed (no list of columns held besides it:
+    # the fresh memory of a full-scale synthesis is what costs most on some machines)
+    Ac = np.empty((nh, 2 + n_bands + 8), order="F")
+    hh = p.hh.astype(np.intp)
 
     def count(mask: np.ndarray) -> np.ndarray:
-        return np.bincount(p.hh[mask], minlength=nh).astype(np.float64)
+        """Persons per household among the rows of ``mask`` (selected by index: faster than by mask)."""
+        return np.bincount(hh[np.flatnonzero(mask)], minlength=nh).astype(np.float64)
 
-    alive = p.alive
-    size = count(alive)
-    cols += [h.pole.astype(np.float64), size]
+    Ac[:, 0] = h.pole
+    Ac[:, 1] = count(p.alive)
     for j in range(len(terr.ids)):
         targets.append(terr.population[j]); scales.append(terr.population[j])
-    bands = _age_masks(p.age, P["age_band_edges"])
-    for m, share in list(zip(bands, P["age_band_shares"]))[:-1]:
-        cols.append(count(m))
-        targets.append(share * pop_total); scales.append(share * pop_total)
+    # persons per household in each age band (edges[b] <= age < edges[b + 1], as _age_masks), the band
+    # of each person read from a table over ages
+    band_of_age = np.searchsorted(np.asarray(edges), np.arange(int(p.age.max()) + 1 if p.n else 1),
+                                  side="right") - 1
+    band = np.where((band_of_age >= 0) & (band_of_age < nb), band_of_age, -1).astype(np.int8)[p.age]
+    for b in range(n_bands):
+        Ac[:, 2 + b] = count(band == b)
+        targets.append(shares[b] * pop_total); scales.append(shares[b] * pop_total)
+    del band
+    j = 2 + n_bands
     a1564 = (p.age >= 15) & (p.age <= 64)
     emp = p.status == S.EMPLOYED
-    cols.append(count(a1564 & emp) - P["employment_rate_15_64"] * count(a1564))
+    Ac[:, j] = count(a1564 & emp) - P["employment_rate_15_64"] * count(a1564)
     targets.append(0.0); scales.append(pop_total * 0.6)
     y = (p.age >= 15) & (p.age <= 24) & (p.status != S.STUDENT) & ~((p.status == S.CHILD))
-    cols.append(count(y & ~emp) - P["youth_jobless_rate"] * count(y))
+    Ac[:, j + 1] = count(y & ~emp) - P["youth_jobless_rate"] * count(y)
     targets.append(0.0); scales.append(pop_total * 0.05)
-    cols.append(count(p.status == S.STUDENT))
+    Ac[:, j + 2] = count(p.status == S.STUDENT)
     t = P["higher_ed_student_share"] * pop_total
     targets.append(t); scales.append(t)
     active = emp | (p.status == S.UNEMPLOYED)
-    cols.append(count(active & (p.edu == S.EDU_NO_BAC)) - P["no_bac_share_workforce"] * count(active))
+    Ac[:, j + 3] = count(active & (p.edu == S.EDU_NO_BAC)) - P["no_bac_share_workforce"] * count(active)
     targets.append(0.0); scales.append(pop_total * 0.4)
-    poor = _poor(p.income, p.hh, p.age, nh, P["poverty_line_eur_cu"]).astype(np.float64)
-    cols.append(poor)
+    Ac[:, j + 4] = _poor(p.income, p.hh, p.age, nh, P["poverty_line_eur_cu"])
     targets.append(P["poor_households"]); scales.append(P["poor_households"])
     adults = p.age >= 18
-    cols.append(count(adults & p.licence) - P["licence_share_adults"] * count(adults))
+    Ac[:, j + 5] = count(adults & p.licence) - P["licence_share_adults"] * count(adults)
     targets.append(0.0); scales.append(pop_total * 0.7)
-    cols.append((h.car > 0).astype(np.float64) - P["car_household_share"])
+    Ac[:, j + 6] = (h.car > 0).astype(np.float64) - P["car_household_share"]
     targets.append(0.0); scales.append(pop_total / 2.2)
     inside = emp & (p.job_pole != OUTSIDE_AMP)
     t_in = terr.jobs.sum() * (1 - P["job_vacancy_share"])
-    cols.append(count(inside))
+    Ac[:, j + 7] = count(inside)
     targets.append(t_in); scales.append(t_in)
-    Ac = np.empty((nh, len(cols)), order="F")     # column-major: each column is one contiguous write
-    for j, c in enumerate(cols):
-        Ac[:, j] = c
     return (Ac if compact else _expand(Ac, len(terr.ids))), np.array(targets), np.array(scales)
 
 
@@ -414,22 +463,23 @@ def assign_sectors(p: S.Persons, h: S.Households, terr, segs, P, rng, named) -> 
     territory (scaled to the workers); each worker then draws a sector from
     its segment's fitted row. The named personas keep their card sectors.
     """
-    w = h.weight[p.hh]
     emp = p.alive & (p.status == S.EMPLOYED)
     keep = np.zeros(p.n, dtype=bool)
     keep[list(named.values())] = True
-    keep |= np.isin(p.hh, np.unique(p.hh[list(named.values())])) & (p.sector >= 0)
-    todo = emp & ~keep & (p.job_pole != OUTSIDE_AMP)
+    named_hh = np.zeros(h.n, dtype=bool)               # the named personas' households
+    named_hh[p.hh[list(named.values())]] = True
+    keep |= named_hh[p.hh] & (p.sector >= 0)
+    todo = np.flatnonzero(emp & ~keep & (p.job_pole != OUTSIDE_AMP))
     n_seg = len(segs)
     prior = np.array([_dist(s, "sectors", S.SECTORS) for s in segs]) + 1e-6
-    rows = np.bincount(p.segment[todo], weights=w[todo], minlength=n_seg)
+    rows = np.bincount(p.segment[todo], weights=h.weight[p.hh[todo]], minlength=n_seg)
     cols = terr.jobs.sum(axis=0).astype(np.float64)
     cols *= rows.sum() / cols.sum()
     T = prior * rows[:, None]
     for _ in range(200):
         T *= (rows / np.maximum(T.sum(1), 1e-12))[:, None]
         T *= (cols / np.maximum(T.sum(0), 1e-12))[None, :]
-    idx = np.flatnonzero(todo | (emp & ~keep & (p.job_pole == OUTSIDE_AMP)))
+    idx = np.flatnonzero(emp & ~keep)          # the fitted workers and those working outside AMP
     p.sector[idx] = _choice_by_group(rng, p.segment[idx].astype(np.int64), T + 1e-12).astype(np.int8)
 
 
@@ -444,23 +494,24 @@ def assign_job_poles(p: S.Persons, h: S.Households, terr, car_time: np.ndarray, 
     """
     n_poles = len(terr.ids)
     w = h.weight[p.hh]
-    inside = p.alive & (p.status == S.EMPLOYED) & (p.job_pole != OUTSIDE_AMP)
+    inside = np.flatnonzero(p.alive & (p.status == S.EMPLOYED) & (p.job_pole != OUTSIDE_AMP))
+    # the workers' sector, home pole and weight, selected once (then by sector among them, in row order)
+    sec_in, home_in, w_in = p.sector[inside], h.pole[p.hh[inside]], w[inside]
     deter = np.exp(-P["gravity_beta_per_min"] * car_time)
     cap = terr.jobs  # positions, real units
     for s in range(len(S.SECTORS)):
-        ws = inside & (p.sector == s)
-        if not ws.any():
+        sel = np.flatnonzero(sec_in == s)
+        if sel.size == 0:
             continue
-        rows = np.bincount(h.pole[p.hh[ws]], weights=w[ws], minlength=n_poles)
+        home = home_in[sel]
+        rows = np.bincount(home, weights=w_in[sel], minlength=n_poles)
         cols = cap[:, s] * (rows.sum() / max(cap[:, s].sum(), 1e-9))
         T = deter * np.outer(rows, cols)
         for _ in range(60):
             T *= (rows / np.maximum(T.sum(1), 1e-12))[:, None]
             T *= (cols / np.maximum(T.sum(0), 1e-12))[None, :]
-        idx = np.flatnonzero(ws)
-        home = h.pole[p.hh[idx]]
-        p.job_pole[idx] = _choice_by_group(rng, home, T + 1e-12).astype(np.int16)
-    repair_job_capacity(p, w, np.flatnonzero(inside), cap, car_time, rng)
+        p.job_pole[inside[sel]] = _choice_by_group(rng, home, T + 1e-12).astype(np.int16)
+    repair_job_capacity(p, w, inside, cap, car_time, rng)
 
 
 def repair_job_capacity(p: S.Persons, w: np.ndarray, idx: np.ndarray, cap: np.ndarray,

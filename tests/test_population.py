@@ -85,3 +85,62 @@ def test_rake_meets_known_targets():
     res = rake(A, t, d, bounds=(0.05, 20))
     assert res.converged
     np.testing.assert_allclose(A.T @ res.weights, t, rtol=1e-6)
+
+
+def test_fast_distinct_rows_match_calibration(model_2017):
+    """population._distinct_rows gives calibration.distinct_rows' groups, order and first rows."""
+    from simulator.calibration import distinct_rows
+    from simulator.population import _constraints, _distinct_rows
+    m = model_2017
+    Ac, _, _ = _constraints(m.persons, m.households, m.territory, m.params["population"], compact=True)
+    rng = np.random.default_rng(4)
+    dup = np.asfortranarray(rng.integers(0, 3, (5000, 6)).astype(np.float64) * [1, 1, 0.5, 1, 2, -0.65])
+    nan = dup.copy()
+    nan[[7, 70], 2] = np.nan                                   # non-finite rows: the original function
+    for A in (Ac, dup, nan, dup[:0]):
+        f0, i0 = distinct_rows(A)
+        f1, i1 = _distinct_rows(A)
+        assert np.array_equal(f0, f1) and np.array_equal(i0, i1)
+
+
+def test_choice_by_group_matches_binary_search():
+    """The column-by-column count draws what the binary search in the concatenated rows draws."""
+    from simulator.population import _choice_by_group
+    gen = np.random.default_rng(9)
+    probs = gen.random((6, 5))
+    probs[1, 2] = probs[3, :2] = probs[4, 4] = 0.0             # empty categories, first and last too
+    groups = gen.integers(0, 6, 20000)
+    got = _choice_by_group(np.random.default_rng(1), groups, probs)
+    cum = np.cumsum(probs, axis=1)
+    cum /= cum[:, -1:]
+    u = np.random.default_rng(1).random(groups.size)
+    flat = (cum + np.arange(6)[:, None]).ravel()
+    ref = np.clip(np.searchsorted(flat, groups + u, side="left") - groups * 5, 0, 4)
+    assert np.array_equal(got, ref)
+    assert not np.any((got == 2) & (groups == 1)) and not np.any((got < 2) & (groups == 3))
+
+
+def test_append_copies_only_new_rows_and_keeps_state_clean():
+    """Appends give concatenation's columns and ids; the spare rows stay out of copies and pickles."""
+    import copy
+    import pickle
+
+    def persons(k, start=0):
+        return S.Persons(age=np.arange(start, start + k, dtype=np.int16), sex=np.zeros(k, np.int8),
+                         hh=np.arange(k, dtype=np.int32), segment=np.zeros(k, np.int8), edu=np.zeros(k, np.int8),
+                         status=np.zeros(k, np.int8), licence=np.zeros(k, bool),
+                         income=np.ones(k, np.float32), alive=np.ones(k, bool))
+    p = persons(5)
+    p.append(persons(3, 5))
+    held = p.age
+    p.append(persons(4, 8))
+    assert np.array_equal(p.age, np.arange(12)) and np.array_equal(p.pid, np.arange(12))
+    assert held.size == 8 and p.age.base is not None                  # a view of a buffer with spare rows
+    for q in (copy.deepcopy(p), pickle.loads(pickle.dumps(p))):
+        assert "_spare" not in q.__dict__ and np.array_equal(q.age, p.age) and q.age.base is None
+        q.append(persons(2, 12))
+        assert np.array_equal(q.pid, np.arange(14)) and p.n == 12
+    p.take(p.age % 2 == 0)
+    p.age[0] = 99                                                      # a replaced column: reallocated
+    p.append(persons(1, 50))
+    assert p.age.tolist() == [99, 2, 4, 6, 8, 10, 50] and p.pid.tolist() == [0, 2, 4, 6, 8, 10, 12]

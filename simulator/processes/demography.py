@@ -18,6 +18,11 @@ import numpy as np
 from .. import state as S
 from ..params import spec
 
+# Implementation note: a boolean mask of medium density (say 5-95 %) over ~2 M rows is turned into an
+# index array (np.flatnonzero) before selecting with it: ``a[np.flatnonzero(m)]`` gives the same rows
+# as ``a[m]`` several times faster (numpy's boolean indexing branches on every element), and the index
+# serves for every array selected with the same mask.
+
 SPECS = {
     "mortality_log_a": spec("1", -20, 0),
     "mortality_log_b": spec("1/yr", 0, 0.3),
@@ -57,20 +62,18 @@ def _protected_rows(model) -> np.ndarray:
 class _Households:
     """Living members and age of the oldest member per household row, kept up to date during the step.
 
-    Members are counted once before the deaths, the oldest ages once after
-    them (the dead may have been the oldest); both are then updated for each
-    event (deaths, births, emigration, new households) instead of being
-    recounted over every row.
+    Both are counted once, in one pass over the living rows after the
+    deaths (the dead may have been the oldest), then updated for each event
+    (births, emigration, new households) instead of being recounted over
+    every row.
     """
 
     def __init__(self, p, h) -> None:
-        self.members = np.bincount(p.hh[p.alive], minlength=h.n)
-        self.oldest = np.zeros(h.n, dtype=np.int16)
-
-    def count_oldest(self, p) -> None:
         al = np.flatnonzero(p.alive)
-        self.oldest[:] = 0
-        np.maximum.at(self.oldest, p.hh[al], p.age[al])
+        hh = p.hh[al]
+        self.members = np.bincount(hh, minlength=h.n)
+        self.oldest = np.zeros(h.n, dtype=np.int16)
+        np.maximum.at(self.oldest, hh, p.age[al])
 
     def grow(self, n: int) -> None:
         k = n - self.members.size
@@ -80,34 +83,47 @@ class _Households:
 
 
 def step(model) -> dict[str, float]:
-    """Advance one year. Returns real-unit counts for the metrics."""
+    """Advance one year. Returns real-unit counts for the metrics.
+
+    The living non-archetype rows are selected once (``ai``) with their age
+    and sex; the deaths, births, transitions and leaving home then work on
+    these index arrays and their compressed copies instead of gathering the
+    same columns again over ~2 M rows at each stage.
+    """
     prm: dict[str, Any] = model.params["demography"]
     rng: np.random.Generator = model.stream("demography")
     p, h = model.persons, model.households
     free = p.alive.copy()
     free[_protected_rows(model)] = False
 
-    # --- ageing
+    # --- ageing (one pass: True adds 1)
+    p.age += free
     ai = np.flatnonzero(free)
-    p.age[ai] += 1
+    age, sex = p.age[ai], p.sex[ai]
 
     # --- deaths (mortality by age from a table over ages, not a pass of exp over every row)
     ages = np.arange(int(p.age.max()) + 1 if p.n else 1, dtype=np.float64)
     qa = prm["mortality_makeham_c"] + np.exp(prm["mortality_log_a"] + prm["mortality_log_b"] * ages)
     qa = qa[None, :] * np.array([prm["mortality_female_factor"], prm["mortality_male_factor"]])[:, None]  # [sex, age]
     qa = np.minimum(np.where(ages <= 1, np.maximum(qa, prm["infant_mortality"]), qa), 1.0)
-    q = qa[(p.sex[ai] == 1).astype(np.intp), np.maximum(p.age[ai], 0)]
-    dies = ai[rng.random(ai.size) < q]                     # one draw per living, non-archetype person
+    # flat [sex, age] table read with one index (row of the males: + number of ages)
+    cell = (sex == 1).astype(np.intp)
+    cell *= ages.size
+    cell += np.maximum(age, 0)
+    q = qa.ravel().take(cell)
+    dead = rng.random(ai.size) < q                         # one draw per living, non-archetype person
+    dies = ai[dead]
     deaths = float(h.weight[p.hh[dies]].sum())
-    hs = _Households(p, h)
-    _leave(model, dies, hs.members)
-    hs.count_oldest(p)
-    ai = ai[p.alive[ai]]
+    _remove(model, dies)
+    hs = _Households(p, h)                                 # the living, after the deaths
+    _close_empty(h, p.hh[dies], hs.members)
+    live = ~dead                                           # the survivors among ai (only ``dies`` left)
+    ai, age, sex = ai[live], age[live], sex[live]
 
     # --- births (to living women 15-49 of non-protected households)
-    age_ai = p.age[ai]
-    wi = ai[(p.sex[ai] == 0) & (age_ai >= 15) & (age_ai <= 49)]
-    band = np.clip((p.age[wi] - 15) // 5, 0, 6)
+    fertile = np.flatnonzero((sex == 0) & (age >= 15) & (age <= 49))
+    wi = ai[fertile]
+    band = np.clip((age[fertile] - 15) // 5, 0, 6)
     f = np.asarray(prm["fertility_by_age"])[band] * prm["fertility_factor"]
     mothers = wi[rng.random(wi.size) < f]
     births = float(h.weight[p.hh[mothers]].sum())
@@ -115,17 +131,17 @@ def step(model) -> dict[str, float]:
         k = mothers.size
         baby = S.Persons(
             age=np.zeros(k, np.int16), sex=(rng.random(k) < 0.512).astype(np.int8),  # 105 boys per 100 girls,
-            hh=p.hh[mothers].copy(), segment=p.segment[mothers].copy(),
+            hh=p.hh[mothers], segment=p.segment[mothers],
             edu=np.zeros(k, np.int8), status=np.full(k, S.CHILD, np.int8),
             licence=np.zeros(k, bool), income=np.zeros(k, np.float32), alive=np.ones(k, bool))
         p.append(baby)
         hs.members += np.bincount(baby.hh, minlength=h.n)
 
     # --- life-course transitions (the living non-archetype adults; newborns are children)
-    _transitions(model, prm, rng, ai)
+    _transitions(model, prm, rng, ai, age)
 
-    # --- young adults leaving the parental home
-    left_home = _leave_home(model, prm, rng, ai, hs)
+    # --- young adults leaving the parental home (ai: still the living, ages unchanged since)
+    left_home = _leave_home(model, prm, rng, ai, age, hs)
 
     # --- migration
     emigrants, immigrants = _migration(model, prm, rng, hs)
@@ -134,28 +150,38 @@ def step(model) -> dict[str, float]:
 
 
 def _leave(model, rows: np.ndarray, members: np.ndarray) -> None:
-    """Remove persons (death or emigration): free their job, close the households left empty.
+    """Remove persons (emigration; deaths use _remove and _close_empty around the member count): free
+    their job, close the households left empty.
 
     ``members``: living members per household before the removal (updated
     in place).
     """
-    p, h = model.persons, model.households
     if rows.size == 0:
         return
+    _remove(model, rows)
+    hh = model.persons.hh[rows]
+    members -= np.bincount(hh, minlength=members.size)
+    _close_empty(model.households, hh, members)
+
+
+def _remove(model, rows: np.ndarray) -> None:
+    """Mark persons as gone (death or emigration) and free their job."""
+    p = model.persons
     p.alive[rows] = False
     p.job_pole[rows] = -1
     p.sector[rows] = -1
     p.mode[rows] = S.NO_MODE
-    members -= np.bincount(p.hh[rows], minlength=members.size)
-    touched = np.unique(p.hh[rows])
-    h.alive[touched[members[touched] == 0]] = False
 
 
-def _transitions(model, prm, rng, ai: np.ndarray) -> None:
-    """School leavers, students finishing, retirement; ``ai`` = living non-archetype rows."""
+def _close_empty(h, hh: np.ndarray, members: np.ndarray) -> None:
+    """Close the households among ``hh`` (rows that lost members) left with no living member."""
+    h.alive[hh[members[hh] == 0]] = False       # (a household listed more than once is closed once)
+
+
+def _transitions(model, prm, rng, ai: np.ndarray, age: np.ndarray) -> None:
+    """School leavers, students finishing, retirement; ``ai`` = living non-archetype rows, ``age`` their ages."""
     p = model.persons
-    st = p.status[ai]
-    age = p.age[ai]
+    st = p.status[ai]                   # status at the start of the transitions (this year's intake does not finish)
     # school leavers at 18: higher education or the labour market
     leavers = ai[(st == S.CHILD) & (age >= 18)]
     higher = rng.random(leavers.size) < prm["higher_ed_entry_rate"]
@@ -166,8 +192,9 @@ def _transitions(model, prm, rng, ai: np.ndarray) -> None:
     p.status[to_work] = S.UNEMPLOYED
     # students finish (students of this year's intake do not)
     fr = np.asarray(prm["student_finish_rate"])
-    stud = ai[st == S.STUDENT]
-    sa = p.age[stud]
+    is_stud = np.flatnonzero(st == S.STUDENT)
+    stud = ai[is_stud]
+    sa = age[is_stud]
     rate = np.where(sa <= 20, fr[0], np.where(sa <= 24, fr[1], fr[2]))
     rate = np.where(sa >= 30, 1.0, rate)
     finish = stud[rng.random(stud.size) < rate]
@@ -176,8 +203,11 @@ def _transitions(model, prm, rng, ai: np.ndarray) -> None:
     p.status[finish] = S.UNEMPLOYED
     # retirement
     r0, r1 = prm["retirement_age"]
-    in_lf = ai[((st == S.EMPLOYED) | (st == S.UNEMPLOYED) | (st == S.INACTIVE)) & (age >= r0)]
-    retire = in_lf[(rng.random(in_lf.size) < prm["retirement_rate"]) | (p.age[in_lf] >= r1)]
+    lf = np.flatnonzero(age >= r0)
+    slf = st[lf]
+    lf = lf[(slf == S.EMPLOYED) | (slf == S.UNEMPLOYED) | (slf == S.INACTIVE)]
+    in_lf = ai[lf]
+    retire = in_lf[(rng.random(in_lf.size) < prm["retirement_rate"]) | (age[lf] >= r1)]
     pension = model.params["population"]["pension_median"]
     floor = prm["minimum_pension_share"] * pension
     p.income[retire] = np.where(p.status[retire] == S.EMPLOYED,
@@ -191,12 +221,18 @@ def _transitions(model, prm, rng, ai: np.ndarray) -> None:
     p.income[new_seekers] = model.params["population"]["income_unemployed"] * prm["new_seeker_income_share"]
 
 
-def _leave_home(model, prm, rng, ai: np.ndarray, hs: _Households) -> float:
+def _leave_home(model, prm, rng, ai: np.ndarray, age: np.ndarray, hs: _Households) -> float:
+    """Young adults (18-29, not children, 16+ years younger than their household's oldest) found a household.
+
+    ``ai``: living non-archetype rows (no one has died since they were
+    selected), ``age``: their ages; the status is read after the transitions.
+    """
     p, h = model.persons, model.households
-    ai = ai[p.alive[ai]]
-    age = p.age[ai]
-    cand = ai[(age >= 18) & (age <= 29) & (p.status[ai] != S.CHILD)]
-    cand = cand[hs.oldest[p.hh[cand]] - p.age[cand] >= 16]
+    window = np.flatnonzero((age >= 18) & (age <= 29))
+    cand, cage = ai[window], age[window]
+    keep = p.status[cand] != S.CHILD
+    cand, cage = cand[keep], cage[keep]
+    cand = cand[hs.oldest[p.hh[cand]] - cage >= 16]
     movers = cand[rng.random(cand.size) < prm["leave_home_rate"]]
     if movers.size == 0:
         return 0.0
@@ -218,78 +254,89 @@ def _leave_home(model, prm, rng, ai: np.ndarray, hs: _Households) -> float:
     return float(h.weight[rows].sum())
 
 
+def _draw(rng, target_persons: float, elig: np.ndarray, pr: np.ndarray, r_elig: np.ndarray,
+          real: np.ndarray) -> np.ndarray:
+    """Household rows drawn among ``elig`` with probability proportional to ``pr`` (float32, one per
+    eligible row), without replacement, until their persons (``r_elig``) reach the target (the last
+    one by stochastic rounding, so the expectation is exact). ``real``: persons per household row."""
+    if target_persons <= 0 or elig.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    # Efraimidis-Spirakis weighted order without replacement, in its exponential form:
+    # key = E / pref with E ~ Exp(1); the smallest keys come first
+    keys = rng.standard_exponential(elig.size, dtype=np.float32) / pr
+    # only the head of the order is needed: the keys below a threshold tau (P(key < tau) ~ pref x tau),
+    # sorted; tau doubles until the persons they hold reach the target (same result as a full sort)
+    need = 4.0 * target_persons / max(float(r_elig.mean()), 1e-12) + 1024
+    tau = np.float32(need / max(float(pr.sum(dtype=np.float64)), 1e-12))
+    while True:
+        part = np.flatnonzero(keys < tau)
+        head = part[np.argsort(keys[part], kind="stable")]
+        cum = np.cumsum(r_elig[head])
+        if part.size == elig.size or (cum.size and cum[-1] > target_persons):
+            break
+        tau = np.float32(tau * 2)
+    order = elig[head]
+    k = int(np.searchsorted(cum, target_persons))
+    if k < order.size:
+        prev = cum[k - 1] if k > 0 else 0.0
+        if rng.random() < (target_persons - prev) / max(real[order[k]], 1e-12):
+            k += 1
+    return order[:k]
+
+
 def _migration(model, prm, rng, hs: _Households) -> tuple[float, float]:
+    """Emigration of whole households and immigration of clones of drawn households.
+
+    The preferences are computed for the eligible households only (living,
+    non-empty, non-archetype); the members of the drawn households are found
+    with one pass over the persons through a small per-household code.
+    """
     p, h = model.persons, model.households
     hs.grow(h.n)
     size, oldest = hs.members, hs.oldest
-    prot_h = np.zeros(h.n, dtype=bool)
-    prot_h[model.named_households] = True
-    pop = float((h.weight * size)[h.alive].sum())
-    a0, a1 = prm["migrant_head_age"]
-    hh_ok = h.alive & (size > 0) & ~prot_h
-    young = hh_ok & (oldest >= a0) & (oldest <= a1)
-    r0, r1 = prm["immigrant_retiree_age"]
-    retirees = hh_ok & (oldest >= r0) & (oldest <= r1)
-    k = prm["migrant_age_preference"]
-    pref_out = np.where(young, k, 1.0) * hh_ok
-    pref_in = np.where(young | retirees, k, 1.0) * hh_ok
-
     real = h.weight * size          # persons each household row stands for
+    pop = float(real[h.alive].sum())
+    hh_ok = h.alive & (size > 0)
+    hh_ok[model.named_households] = False
     elig = np.flatnonzero(hh_ok)    # the same support for both draws
     r_elig = real[elig]
-
-    def draw(target_persons: float, pref: np.ndarray) -> np.ndarray:
-        """Households drawn with probability proportional to ``pref``, without replacement, until their
-        persons reach the target (the last one by stochastic rounding, so the expectation is exact)."""
-        if target_persons <= 0 or elig.size == 0:
-            return np.zeros(0, dtype=np.int64)
-        # Efraimidis-Spirakis weighted order without replacement, in its exponential form:
-        # key = E / pref with E ~ Exp(1); the smallest keys come first
-        pr = pref[elig].astype(np.float32)
-        keys = rng.standard_exponential(elig.size, dtype=np.float32) / pr
-        # only the head of the order is needed: the keys below a threshold tau (P(key < tau) ~ pref x tau),
-        # sorted; tau doubles until the persons they hold reach the target (same result as a full sort)
-        need = 4.0 * target_persons / max(float(r_elig.mean()), 1e-12) + 1024
-        tau = np.float32(need / max(float(pr.sum(dtype=np.float64)), 1e-12))
-        while True:
-            part = np.flatnonzero(keys < tau)
-            head = part[np.argsort(keys[part], kind="stable")]
-            cum = np.cumsum(r_elig[head])
-            if part.size == elig.size or (cum.size and cum[-1] > target_persons):
-                break
-            tau = np.float32(tau * 2)
-        order = elig[head]
-        k = int(np.searchsorted(cum, target_persons))
-        if k < order.size:
-            prev = cum[k - 1] if k > 0 else 0.0
-            if rng.random() < (target_persons - prev) / max(real[order[k]], 1e-12):
-                k += 1
-        return order[:k]
+    old_e = oldest[elig]
+    a0, a1 = prm["migrant_head_age"]
+    young = (old_e >= a0) & (old_e <= a1)
+    r0, r1 = prm["immigrant_retiree_age"]
+    retirees = (old_e >= r0) & (old_e <= r1)
+    k, one = np.float32(prm["migrant_age_preference"]), np.float32(1.0)
+    pref_out = np.where(young, k, one)
+    pref_in = np.where(young | retirees, k, one)
 
     out_total = prm["gross_emigration_rate"] * pop
     in_total = out_total + prm["net_migration"]
     # immigrants: clones of households with young reference persons (drawn before emigration)
-    donors = draw(in_total, pref_in)
-    out_hh = draw(out_total, pref_out)
-    out_mask = np.zeros(h.n, dtype=bool)
-    out_mask[out_hh] = True
-    alive_rows = np.flatnonzero(p.alive)
-    leaving = alive_rows[out_mask[p.hh[alive_rows]]]
+    donors = _draw(rng, in_total, elig, pref_in, r_elig, real)
+    out_hh = _draw(rng, out_total, elig, pref_out, r_elig, real)
+    # per household: bit 1 = emigrates, bit 2 = donor; per living person: the code of its household
+    code = np.zeros(h.n, dtype=np.int8)
+    code[out_hh] = 1
+    code[donors] += 2
+    pc = code[p.hh]
+    pc *= p.alive
+    drawn = np.flatnonzero(pc)      # few rows: split them by code
+    dc = pc[drawn]
+    leaving = drawn[(dc & 1) != 0]
+    src = drawn[dc == 2]            # living members of donors (not those of a donor that also emigrates)
     emigrants = float(h.weight[p.hh[leaving]].sum())
     _leave(model, leaving, size)
     immigrants = 0.0
     if donors.size:
-        new_rows = h.append(S.Households(**{k: v[donors].copy() for k, v in h.arrays().items()}))
+        new_rows = h.append(S.Households(**{k: v[donors] for k, v in h.arrays().items()}))
         h.alive[new_rows] = True
         h.years_waiting[new_rows] = 0.0
         remap = np.full(h.n, -1, dtype=np.int64)
         remap[donors] = new_rows
-        src = alive_rows[remap[p.hh[alive_rows]] >= 0]
-        src = src[p.alive[src]]                              # not the members of a donor that also emigrated
-        clone = S.Persons(**{k: v[src].copy() for k, v in p.arrays().items()})
+        clone = S.Persons(**{k: v[src] for k, v in p.arrays().items()})
         clone.hh = remap[p.hh[src]].astype(np.int32)
         # a donor drawn to emigrate too has no member left to clone: its new row is closed at once
-        h.alive[new_rows] = np.bincount(clone.hh, minlength=h.n)[new_rows] > 0
+        h.alive[new_rows] = np.bincount(clone.hh - new_rows[0], minlength=new_rows.size) > 0
         # newcomers arrive without a job in AMP: they search on the labour market
         working = clone.status == S.EMPLOYED
         clone.status[working] = S.UNEMPLOYED
