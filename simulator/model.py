@@ -8,12 +8,11 @@ network (Mesa's discrete-space Network), bound to their person rows.
 """
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
-import copy
 import importlib
 import importlib.util
 import time
+import weakref
 import zlib
 from typing import Any
 
@@ -53,7 +52,7 @@ def _one_blas_thread():
 SCHEDULE: tuple[str, ...] = ("demography", "economy", "housing", "labour", "mobility")
 
 
-#: person rows from which the metric rows are computed in a background thread by default (overlap_metrics=None)
+#: person rows from which the metric rows are computed in a background process by default (overlap_metrics=None)
 OVERLAP_MIN_ROWS = 50_000
 
 #: processes another process needs in the same run
@@ -95,9 +94,10 @@ class FabriqueModel(mesa.Model):
     of the scenario, validated like scenario values), processes (a subset of
     SCHEDULE to run, e.g. ("demography",); default all — parameters of every
     process are still loaded and validated), overlap_metrics (compute each
-    year's metric rows in a background thread while the next year runs;
-    None: from OVERLAP_MIN_ROWS person rows; the rows are the same either
-    way), compact_dead_share (drop dead rows when their share exceeds it;
+    year's metric rows in a background process while the next year runs,
+    see simulator.metrics_worker; None: when the run has OVERLAP_MIN_ROWS
+    person rows or more; sweep workers pass False; the rows are the same
+    either way), compact_dead_share (drop dead rows when their share exceeds it;
     None: never).
     """
 
@@ -111,8 +111,8 @@ class FabriqueModel(mesa.Model):
         if compact_dead_share is not None and not 0 < compact_dead_share < 1:
             raise ParameterError(f"compact_dead_share must be in (0, 1) or None, got {compact_dead_share!r}")
         self.compact_dead_share = compact_dead_share
-        self._metrics_pool: concurrent.futures.ThreadPoolExecutor | None = None
-        self._pending_metrics: concurrent.futures.Future | None = None
+        self._metrics_worker = None     # simulator.metrics_worker.MetricsWorker when overlap_metrics
+        self._metrics_pending = False
         with _one_blas_thread():
             self._init(scenario, scale, seed, replicate, start_year, end_year, strict, overrides, territory,
                        personas, processes)
@@ -156,6 +156,15 @@ class FabriqueModel(mesa.Model):
         self.processes = {name: importlib.import_module(f"simulator.processes.{name}")
                           for name in select_processes(processes)}
         self.engagements_active: dict[str, float] = {}
+        if self.overlap_metrics is None:
+            # measured (fabrique2040, 2017-2040): a background worker pays from ~0.03 of AMP (50,000 person rows)
+            rows = self.scale * float(self.territory.population.sum())
+            self.overlap_metrics = rows >= OVERLAP_MIN_ROWS
+        self.overlap_metrics = bool(self.overlap_metrics)
+        if self.overlap_metrics:    # started now, so its start-up overlaps the population synthesis
+            from .metrics_worker import MetricsWorker
+            self._metrics_worker = MetricsWorker(self)
+            self._worker_finalizer = weakref.finalize(self, self._metrics_worker.close)
         self._timed("setup", t0)
 
         t1 = time.perf_counter()
@@ -166,11 +175,6 @@ class FabriqueModel(mesa.Model):
         self.named_households = np.unique(self.persons.hh[list(self.named.values())])
         self.rake_iterations, self.rake_max_rel_error = syn.rake_iterations, syn.rake_max_rel_error
         self._timed("population", t1)
-        if self.overlap_metrics is None:
-            # measured (fabrique2040, 2017-2040): scale 0.1 3.3 s with the background thread vs 3.8 s without,
-            # 0.03 even, 0.01 ~5 % slower (the two threads then mostly wait for each other's interpreter lock)
-            self.overlap_metrics = self.persons.n >= OVERLAP_MIN_ROWS
-        self.overlap_metrics = bool(self.overlap_metrics)
 
         self.year = self.start_year
         for name, mod in self.processes.items():
@@ -311,12 +315,12 @@ class FabriqueModel(mesa.Model):
     def collect(self, events: dict[str, float] | None) -> None:
         """Record the year: persona rows, flows and the DataCollector now; the metric rows from a snapshot.
 
-        With ``overlap_metrics`` (default from 50,000 person rows) the metric rows of year t are
-        computed in a background thread from a copy of the state (taken
-        here) while the processes of year t+1 run, so the second core does
-        the bookkeeping; the rows are the same as computed in line (the
-        snapshot is the state at this point and metrics draw no random
-        numbers). ``metric_rows`` waits for the pending year.
+        With ``overlap_metrics`` (default from 50,000 person rows) the metric
+        rows of year t are computed by a background process from a copy of
+        the state (taken here, into shared memory) while the processes of
+        year t+1 run; the rows are the same as computed in line (the copy is
+        the state at this point and metrics draw no random numbers).
+        ``metric_rows`` waits for the pending year.
         """
         for mod in self.processes.values():
             if hasattr(mod, "flows"):
@@ -328,11 +332,9 @@ class FabriqueModel(mesa.Model):
         if not self.overlap_metrics:
             self._metric_rows += self._compute_metrics(self, events)[0]
             return
-        snap = self._snapshot()
-        if self._metrics_pool is None:
-            self._metrics_pool = concurrent.futures.ThreadPoolExecutor(max_workers=1,
-                                                                       thread_name_prefix="fabrique-metrics")
-        self._pending_metrics = self._metrics_pool.submit(self._compute_metrics, snap, events)
+        state, unread = self._metrics_state()
+        self._metrics_worker.submit(state, unread, events)
+        self._metrics_pending = True
 
     @staticmethod
     def _compute_metrics(model: "FabriqueModel", events: dict[str, float] | None) -> tuple[list[tuple], float]:
@@ -345,50 +347,46 @@ class FabriqueModel(mesa.Model):
                 rows += mod.metrics(model, g)
         return [(model.year,) + r for r in rows], time.perf_counter() - t
 
-    #: attributes shared (not copied) by the metrics snapshot: read-only during a run, or not read by metrics
-    _SHARED = frozenset({"territory", "personas", "segment_ids", "processes", "scenario", "network", "persona_agents",
-                         "datacollector", "_metric_rows", "persona_rows", "flow_rows", "_streams", "timings",
-                         "_metrics_pool", "_pending_metrics", "rng", "random", "_rng", "_agents", "_agents_by_type",
-                         "_all_agents", "_user_step", "step", "_base_params"})
+    #: attributes not sent to the metrics worker: fixed inputs sent once (metrics_worker.STATIC), run plumbing,
+    #: and outputs the model keeps itself
+    _NOT_SENT = frozenset({"territory", "personas", "segment_ids", "processes", "scenario", "network",
+                           "persona_agents", "datacollector", "_metric_rows", "persona_rows", "flow_rows", "_streams",
+                           "timings", "_metrics_worker", "_worker_finalizer", "_metrics_pending", "rng", "random",
+                           "_rng", "_agents", "_agents_by_type", "_all_agents", "_user_step", "step",
+                           "_base_params"})
 
-    def _snapshot(self) -> "FabriqueModel":
-        """A detached copy of the model's state for the metric functions (not a runnable model).
+    def _metrics_state(self) -> tuple[dict[str, Any], list[Any]]:
+        """The attributes the metric functions may read, and the objects inside them that no metric reads.
 
         Every attribute a process may change in place next year (arrays,
-        state dataclasses, parameter dicts) is deep-copied; the territory,
-        personas and run plumbing are shared.
+        state dataclasses, parameter dicts) is sent; ``METRICS_UNREAD``
+        entries of the processes ("attr" or "attr.field") are left out.
         """
-        snap = object.__new__(type(self))
-        memo: dict[int, Any] = {}
-        shared = set(self._SHARED)
-        for mod in self.processes.values():   # state no metric function reads: shared, not copied
+        skip = set(self._NOT_SENT)
+        unread: list[Any] = []
+        for mod in self.processes.values():
             for path in getattr(mod, "METRICS_UNREAD", ()):
                 attr, _, field = path.partition(".")
                 if not field:
-                    shared.add(attr)
+                    skip.add(attr)
                 elif hasattr(self, attr):
                     obj = getattr(getattr(self, attr), field, None)
                     if obj is not None:
-                        memo[id(obj)] = obj
-        state = {}
-        for k, v in self.__dict__.items():
-            state[k] = v if k in shared or isinstance(v, (int, float, str, bool, type(None))) \
-                else copy.deepcopy(v, memo)
-        snap.__dict__.update(state)
-        return snap
+                        unread.append(obj)
+        return {k: v for k, v in self.__dict__.items() if k not in skip}, unread
 
     def wait_metrics(self) -> None:
         """Wait for the metric rows being computed in the background (re-raises its error)."""
-        fut, self._pending_metrics = self._pending_metrics, None
+        pending, self._metrics_pending = self._metrics_pending, False
         try:
-            if fut is not None:
-                rows, dt = fut.result()        # an error of the metric functions is raised here
+            if pending:
+                rows, dt = self._metrics_worker.result()        # an error of the metric functions is raised here
                 self._metric_rows += rows
                 self.timings["metrics_background"] = self.timings.get("metrics_background", 0.0) + dt
         finally:
-            if not self.running and self._metrics_pool is not None:
-                self._metrics_pool.shutdown(wait=True)
-                self._metrics_pool = None
+            if not self.running and self._metrics_worker is not None:
+                self._worker_finalizer()          # closes the worker (once)
+                self._metrics_worker = None
 
     @property
     def metric_rows(self) -> list[tuple]:

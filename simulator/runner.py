@@ -92,8 +92,12 @@ def _synthetic(spec: dict[str, Any]):
     return RunResult(metrics=met, personas=pd.DataFrame(), flows=pd.DataFrame(columns=FLOW_COLUMNS), manifest=man)
 
 
-def execute(spec: dict[str, Any]) -> dict[str, Any]:
-    """Run one task spec; never raises for a model error (returns its traceback instead)."""
+def execute(spec: dict[str, Any], overlap_metrics: bool | None = False) -> dict[str, Any]:
+    """Run one task spec; never raises for a model error (returns its traceback instead).
+
+    ``overlap_metrics``: False in pool and Dask workers (the runs already keep every core busy, a metrics
+    process per run would only compete with them); None (the model's default) for a serial sweep.
+    """
     t0 = time.perf_counter()
     try:
         if spec["model"] == FABRIQUE:
@@ -102,7 +106,7 @@ def execute(spec: dict[str, Any]) -> dict[str, Any]:
             scenario = _scenario_with_levers(spec["scenario"], levers) if levers else spec["scenario"]
             res = run(scenario=scenario, scale=spec["scale"], seed=spec["seed"], replicate=spec["replicate"],
                       start_year=spec["start_year"], end_year=spec["end_year"], strict=spec["strict"],
-                      overrides=procs or None)
+                      overrides=procs or None, overlap_metrics=overlap_metrics)
         else:
             res = _synthetic(spec)
         if spec.get("metrics"):
@@ -385,7 +389,7 @@ def sweep(experiment: Experiment | str | Path, out: str | Path, workers: int | N
         if not pending:
             return rep
         if kind == "inline":
-            results: Iterable[dict] = (execute(s) for s in pending)
+            results: Iterable[dict] = (execute(s, overlap_metrics=None) for s in pending)
         elif kind == "pool":
             results = _pool_results(pending, n)
         elif kind == "dask":

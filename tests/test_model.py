@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 
 import mesa
 import numpy as np
@@ -142,15 +144,44 @@ def test_person_ids_are_stable_and_never_reused():
     assert gone.size > 0 and (p.rows_of(gone) == -1).all()
 
 
-def test_metric_rows_are_the_same_with_or_without_the_background_thread():
+def test_metric_rows_are_the_same_with_or_without_the_background_process():
     runs = []
     for overlap in (True, False):
         m = FabriqueModel("fabrique2040", scale=0.005, seed=6, end_year=2022, overlap_metrics=overlap)
         m.run_model()
         runs.append(m.metric_rows)
+        if overlap:    # the worker process has been stopped and its shared block freed at the end of the run
+            assert m._metrics_worker is None
     a, b = runs
     assert [r[:3] for r in a] == [r[:3] for r in b]
     np.testing.assert_array_equal(np.array([r[3] for r in a]), np.array([r[3] for r in b]))
+
+
+def test_an_error_in_the_metrics_process_is_raised_in_the_run():
+    m = FabriqueModel("baseline", scale=0.003, seed=1, end_year=2019, overlap_metrics=True)
+    worker = m._metrics_worker
+    m.wait_metrics()
+    state, unread = m._metrics_state()
+    del state["persons"]                                   # the worker's metric functions fail on this copy
+    worker.submit(state, unread, {})
+    with pytest.raises(AttributeError) as err:
+        worker.result()
+    assert "in the metrics worker process" in str(err.value.__cause__)
+    assert "persons" in str(err.value)
+    proc = worker._proc
+    m._worker_finalizer()
+    assert proc.poll() is not None                         # the worker process has exited
+
+
+def test_background_metrics_work_from_a_script_without_main_guard(tmp_path):
+    # multiprocessing's spawn would re-run such a script in the child; the worker is a plain interpreter
+    script = tmp_path / "plain.py"
+    script.write_text("from simulator import FabriqueModel\n"
+                      "m = FabriqueModel('baseline', scale=0.003, seed=1, end_year=2018, overlap_metrics=True)\n"
+                      "m.run_model()\nprint('rows', len(m.metric_rows))\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout.split()[-1]) > 0
 
 
 def test_ids_of_dropped_rows_are_not_handed_out_again():

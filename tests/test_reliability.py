@@ -45,7 +45,10 @@ def _state_arrays(obj, prefix: str, depth: int = 0, seen: set | None = None):
         for k, x in obj.items():
             yield from _state_arrays(x, f"{prefix}[{k!r}]", depth + 1, seen)
     elif type(obj).__module__.startswith("simulator") and hasattr(obj, "__dict__"):
-        for k, x in vars(obj).items():
+        # the state as copied and pickled (__getstate__): Persons/Households leave out their append buffers,
+        # whose rows past the live length are unused memory
+        state = obj.__getstate__() if hasattr(obj, "__getstate__") else vars(obj)
+        for k, x in (state if isinstance(state, dict) else vars(obj)).items():
             yield from _state_arrays(x, f"{prefix}.{k}", depth + 1, seen)
 
 
