@@ -41,12 +41,13 @@ def _logit_F(u: np.ndarray, L: float, U: float) -> tuple[np.ndarray, np.ndarray]
 
 def rake(A: np.ndarray, targets: np.ndarray, d: np.ndarray, *, tol: float = 1e-8,
          max_iter: int = 200, bounds: tuple[float, float] = (0.1, 10.0),
-         scale: np.ndarray | None = None) -> RakeResult:
+         scale: np.ndarray | None = None, distinct: bool = False) -> RakeResult:
     """Calibrate weights so that ``A.T @ w == targets`` with ``L*d < w < U*d``.
 
     A: (n_rows, n_constraints); targets: (n_constraints,); d: design weights.
     ``scale`` gives a magnitude per constraint, used to judge convergence of
-    zero-target (rate) constraints.
+    zero-target (rate) constraints. ``distinct``: the caller guarantees the
+    rows of A are distinct (skips the grouping pass).
     """
     A = np.asarray(A, dtype=np.float64)
     t = np.asarray(targets, dtype=np.float64)
@@ -54,6 +55,8 @@ def rake(A: np.ndarray, targets: np.ndarray, d: np.ndarray, *, tol: float = 1e-8
     # Rows with identical constraint contributions get the same weight ratio F(A lam), so the
     # problem is solved exactly on the distinct rows (with summed design weights): much faster
     # at full scale, where many households are alike.
+    if distinct:
+        return _rake(A, t, d, tol=tol, max_iter=max_iter, bounds=bounds, scale=scale)
     first, inverse = distinct_rows(A)
     if first.size < A.shape[0]:
         d_u = np.bincount(inverse, weights=d, minlength=first.size)
@@ -105,10 +108,11 @@ def _rake(A: np.ndarray, t: np.ndarray, d: np.ndarray, *, tol: float, max_iter: 
     w, dF, r = residual(lam)
     it = 0
     err = float(np.max(np.abs(r) / sc))
+    buf = np.empty_like(As)           # the weighted rows of each Newton step, one buffer for all steps
     for it in range(1, max_iter + 1):
         if err < tol:
             break
-        J = (As * (d * dF)[:, None]).T @ As
+        J = np.multiply(As, (d * dF)[:, None], out=buf).T @ As
         J[np.diag_indices_from(J)] += 1e-12 * (np.trace(J) / J.shape[0] + 1e-12)
         try:
             step = scipy.linalg.solve(J, -r, assume_a="pos")

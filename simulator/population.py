@@ -298,7 +298,8 @@ def synthesize(territory, personas, params: dict[str, Any], scale: float,
     Ac, t, sc = _constraints(persons, households, territory, P, compact=True)
     first, inverse = _distinct_rows(Ac)
     d_u = np.bincount(inverse, weights=d, minlength=first.size)
-    res = rake(_expand(Ac[first], n_poles), t, d_u, bounds=tuple(P["weight_bounds"]), scale=sc)
+    res = rake(_expand(Ac[first], n_poles), t, d_u, bounds=tuple(P["weight_bounds"]), scale=sc,
+               distinct=True)     # rows of Ac[first] are distinct, and so are their expansions
     households.weight = d * (res.weights / d_u)[inverse]
     del Ac
     assign_sectors(persons, households, territory, segs, P, rng, named)
