@@ -161,8 +161,9 @@ class Persons:
 
     def take(self, keep: np.ndarray) -> None:
         """Keep only the rows in the boolean mask ``keep`` (order preserved)."""
+        rows = np.flatnonzero(keep)          # one index for every column: faster than a mask per column
         for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name)[keep])
+            setattr(self, f.name, getattr(self, f.name)[rows])
 
 
 @dataclass
@@ -205,8 +206,9 @@ class Households:
 
     def take(self, keep: np.ndarray) -> None:
         """Keep only the rows in the boolean mask ``keep`` (order preserved)."""
+        rows = np.flatnonzero(keep)          # one index for every column: faster than a mask per column
         for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name)[keep])
+            setattr(self, f.name, getattr(self, f.name)[rows])
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
