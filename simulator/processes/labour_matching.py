@@ -41,7 +41,7 @@ def fill_within_cells(cells: np.ndarray, keys: np.ndarray, w: np.ndarray, capaci
 
 
 def acceptable(model, persons: np.ndarray, poles: np.ndarray, max_time: np.ndarray,
-               max_cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+               max_cost: np.ndarray, home: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Whether some available mode reaches the pole within the person's time and cost limits.
 
     Uses the mobility process's skims (``model.commute.time`` / ``.cost_month``,
@@ -50,7 +50,16 @@ def acceptable(model, persons: np.ndarray, poles: np.ndarray, max_time: np.ndarr
     driver, as in the mode choice) and the transit aid
     ``model.mobility_aid_eur_month``. Returns (ok, monthly cost of the
     cheapest acceptable mode). Without a mobility process nothing is
-    refused for transport and the cost is 0.
+    refused for transport and the cost is 0. ``home``: the persons' home
+    poles if the caller has them (else read from the households).
+
+    The cheapest mode within the time limit only depends on (home pole, job
+    pole, set of available modes, time limit, aid), a few thousand classes:
+    it is tabulated once per call, then each candidate reads its class
+    (cheaper than judging 5 modes per candidate). A candidate is acceptable
+    iff that cheapest cost is within its cost limit (if the cheapest mode
+    costs too much, so do all the others), so the result is the same as
+    testing each mode.
     """
     mob = model.processes.get("mobility")
     c = getattr(model, "commute", None)
@@ -58,31 +67,66 @@ def acceptable(model, persons: np.ndarray, poles: np.ndarray, max_time: np.ndarr
     if mob is None or c is None or k == 0:
         return np.ones(k, dtype=bool), np.zeros(k)
     p, h = model.persons, model.households
-    o = h.pole[p.hh[persons]].astype(np.int64)
+    o = (h.pole[p.hh[persons]] if home is None else home).astype(np.int64)
     d = poles.astype(np.int64)
     if not hasattr(mob, "available_modes"):
         _, t, cost, _ = mob.best_commute(model, persons, d)
         ok = np.isfinite(t) & (t <= max_time) & (cost <= max_cost)
         return ok, np.where(ok, cost, 0.0)
-    avail = np.asarray(mob.available_modes(model, persons, d), dtype=bool).T     # [5, k]: one row per mode
-    t = np.asarray(c.time)[:, o, d]
-    cost = np.asarray(c.cost_month, dtype=float)[:, o, d]
+    avail = np.asarray(mob.available_modes(model, persons, d), dtype=bool)     # [k, 5]: one column per mode
+    n_modes = avail.shape[1]
+    # class of each candidate: available modes as bits (mode m -> 2**m), time limit, transit aid (EUR/month)
+    bits = np.packbits(avail, axis=1, bitorder="little")[:, 0].astype(np.int64)
+    t_val, t_cls = _few_values(np.asarray(max_time, dtype=float))
     aid_all = np.asarray(getattr(model, "mobility_aid_eur_month", np.zeros(0)), dtype=float)
     aid = np.zeros(k)
     inside = persons < aid_all.size
     aid[inside] = aid_all[persons[inside]]
+    a_val, a_cls = _few_values(aid)
+    # table [bits, time limit, aid, o, d]: monthly cost of the cheapest usable mode (inf: none)
+    n = c.time.shape[1]
+    t = np.asarray(c.time)                                                  # [5, n, n] min
+    cost = np.broadcast_to(np.asarray(c.cost_month, dtype=float), (a_val.size, n_modes, n, n)).copy()
     tr = S.MODES.index("transit")
-    cost[tr] = np.maximum(cost[tr] - aid, 0.0)
-    ok = avail & np.isfinite(t) & np.isfinite(cost) & (t <= max_time) & (cost <= max_cost)
-    best_cost = np.where(ok, cost, np.inf).min(axis=0)
-    any_ok = ok.any(axis=0)
-    return any_ok, np.where(any_ok, best_cost, 0.0)
+    cost[:, tr] = np.maximum(cost[:, tr] - a_val[:, None, None], 0.0)       # [aid, 5, n, n] EUR/month
+    usable = (np.arange(2 ** n_modes)[:, None] >> np.arange(n_modes)[None, :]) & 1 > 0    # [bits, 5]
+    ok = usable[:, None, None, :, None, None] \
+        & np.isfinite(t)[None, None, None] & np.isfinite(cost)[None, None] \
+        & (t[None, None, None] <= t_val[None, :, None, None, None, None])    # [bits, time, aid, 5, n, n]
+    table = np.where(ok, cost[None, None], np.inf).min(axis=3)              # [bits, time, aid, n, n]
+    best = table.ravel()[(((bits * t_val.size + t_cls) * a_val.size + a_cls) * n + o) * n + d]
+    any_ok = best <= max_cost
+    return any_ok, np.where(any_ok, best, 0.0)
+
+
+def _few_values(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct values, index of each element's value), fast when x takes at most two values."""
+    if x.size == 0:
+        return np.zeros(1), np.zeros(0, dtype=np.int64)
+    lo, hi = x.min(), x.max()
+    is_hi = x == hi
+    if lo == hi:
+        return np.array([lo]), np.zeros(x.size, dtype=np.int64)
+    if np.all(is_hi | (x == lo)):
+        return np.array([lo, hi]), is_hi.astype(np.int64)
+    val, inv = np.unique(x, return_inverse=True)
+    return val, inv.ravel()
 
 
 def sample_cells(rng: np.random.Generator, group: np.ndarray, weights: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Draw k cells per row from the distribution of its group (rows of ``weights``).
 
     Returns (cells [n, k], ok [n]) where ok is False for groups with no weight.
+
+    Inverse transform sampling: the draw ``x = group + u`` (u uniform in [0, 1))
+    falls at ``pos = searchsorted(flat, x, "right")`` = number of entries of the
+    groups' cumulative distributions laid end to end (``flat``) that are <= x.
+    Rather than a binary search per draw, the axis is cut into buckets of
+    width 1/B (exact binary fractions): for each bucket the counts of entries
+    <= its left edge (``lo``) and < its right edge (``hi``) are tabulated; a
+    draw in a bucket where they agree takes that count (no entry between the
+    edges), the few others (a distribution step inside their bucket) are
+    searched. Same indices as searching every draw, a few times faster.
     """
     n_groups, n_cells = weights.shape
     tot = weights.sum(1)
@@ -90,7 +134,16 @@ def sample_cells(rng: np.random.Generator, group: np.ndarray, weights: np.ndarra
     cum[tot > 0, -1] = 1.0
     flat = (cum + np.arange(n_groups)[:, None]).ravel()
     u = rng.random((group.size, k))
-    pos = np.searchsorted(flat, group[:, None] + u, side="right")
+    x = group[:, None] + u
+    B = 4096                                   # buckets per unit of x (a power of 2: j / B and x * B are exact)
+    fB = flat * B
+    m = n_groups * B + 2
+    lo = np.cumsum(np.bincount(np.ceil(fB).astype(np.int64), minlength=m)[:m])       # lo[j] = #(flat <= j / B)
+    hi = np.cumsum(np.bincount(np.floor(fB).astype(np.int64) + 1, minlength=m)[:m])  # hi[j] = #(flat < j / B)
+    j = (x * B).astype(np.int64)               # bucket of each draw: j / B <= x < (j + 1) / B
+    pos = lo[j]
+    amb = np.flatnonzero(pos != hi[j + 1])
+    pos.ravel()[amb] = np.searchsorted(flat, x.ravel()[amb], side="right")
     cells = np.clip(pos - group[:, None] * n_cells, 0, n_cells - 1)
     return cells, tot[group] > 0
 
@@ -133,7 +186,7 @@ def match(model, prm: dict, rng: np.random.Generator, seekers: np.ndarray, hazar
     pole = cand_cell // (n_sec * n_lev)
     wage = wage_cell.ravel()[cand_cell]
     accept, cost = acceptable(model, cand_person, pole, max_time[sel][cand_pos],
-                              prm["max_commute_cost_share"] * wage)
+                              prm["max_commute_cost_share"] * wage, home=home[cand_pos])
     refused[sel] = np.bincount(cand_pos[~accept], minlength=sel.size)
     cand_pos, cand_cell, util, clock = cand_pos[accept], cand_cell[accept], (wage - cost)[accept], clock[accept]
     if cand_pos.size == 0:
