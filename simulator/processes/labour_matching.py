@@ -236,24 +236,28 @@ def match(model, prm: dict, rng: np.random.Generator, seekers: np.ndarray, hazar
 def _rank_within(group: np.ndarray, key: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """``np.lexsort((key, group))`` for a sorted ``group`` of at most ``k`` items each, and each item's rank.
 
-    Lays the items out in a dense [groups, k] table (padding +inf) and counts,
-    for each item, the items of its row that sort before it (smaller key, or
-    the same key and earlier: a stable sort): that count is its rank, and
-    the order follows. For a small k these k x k comparisons are cheaper than
-    sorting each row; the same order as a stable sort for non-NaN keys.
+    Lays the items out in a dense [k, groups] table (padding +inf) and, for
+    each pair of columns i < j, counts item i before item j if its key is
+    smaller or equal (a stable sort), else j before i: an item's count is its
+    rank in its group, and the order follows. For a small k these k (k-1) / 2
+    vectorised comparisons are cheaper than sorting each group; the same
+    order as a stable sort for non-NaN keys.
     """
     starts = np.r_[0, np.flatnonzero(np.diff(group)) + 1]
     counts = np.diff(np.r_[starts, group.size])
     pos = np.arange(group.size) - np.repeat(starts, counts)
     row = np.repeat(np.arange(starts.size), counts)
-    table = np.full((starts.size, k), np.inf)
-    table[row, pos] = key
-    a, b = table[:, :, None], table[:, None, :]                  # a: item i, b: item j of each row
-    earlier = np.arange(k)[:, None] < np.arange(k)[None, :]
-    before = (a < b) | ((a == b) & earlier)                     # [row, i, j]: i sorts before j
-    rank = before.sum(axis=1)[row, pos]
+    flat = pos * starts.size + row
+    table = np.full((k, starts.size), np.inf)
+    table.ravel()[flat] = key
+    rank = np.zeros((k, starts.size), dtype=np.int64)
+    for i in range(k):
+        for j in range(i + 1, k):
+            i_first = table[i] <= table[j]
+            rank[j] += i_first
+            rank[i] += ~i_first
     order = np.empty(group.size, dtype=np.int64)
-    order[starts[row] + rank] = np.arange(group.size)
+    order[starts[row] + rank.ravel()[flat]] = np.arange(group.size)
     return order, pos
 
 
