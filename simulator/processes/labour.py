@@ -129,7 +129,11 @@ def _state(model) -> LabourState:
 
 
 def _band(age: np.ndarray, edges=(25, 50)) -> np.ndarray:
-    return np.searchsorted(np.asarray(edges), age, side="right")
+    """Age band: number of edges <= age (0: below 25, 1: 25-49, 2: 50 and over)."""
+    band = np.zeros(age.shape, dtype=np.int64)
+    for e in edges:
+        band += age >= e
+    return band
 
 
 def _dur_band(months: np.ndarray) -> np.ndarray:
@@ -177,32 +181,36 @@ def step(model) -> dict[str, float]:
     prm = model.params["labour"]
     rng = model.stream("labour")
     st = _state(model)
-    p, h = model.persons, model.households
-    w = h.weight[p.hh]
+    p = model.persons
     ev: dict[str, float] = {}
     st.refused_transport[:] = 0
     new_seeker = p.alive & (p.status == S.UNEMPLOYED) & (p.months_jobless == 0)
 
     ev.update(LP.advance(model, st, prm, rng))
-    sep = _layoffs(model, st, rng, w)
-    ev["layoffs"] = float(w[sep].sum())
+    sep = _layoffs(model, st, rng)
+    ev["layoffs"] = float(_weight(model, sep).sum())
     sep2 = _separations(model, st, prm, rng)
-    ev["separations"] = float(w[sep2].sum())
+    ev["separations"] = float(_weight(model, sep2).sum())
     sep = np.concatenate([sep, sep2])
     _separate(model, st, prm, sep)
     separated = np.zeros(p.n, dtype=bool)
     separated[sep] = True
-    ev.update(_discouragement(model, st, prm, rng, w))
+    ev.update(_discouragement(model, st, prm, rng))
     ev.update(LP.enrol(model, st, prm, rng, separated))
     _publish_aid(model, st, prm)
-    ev.update(_matching(model, st, prm, rng, w, separated))
+    ev.update(_matching(model, st, prm, rng, separated))
     ev.update(_in_commuters(model, prm))
     _durations_and_income(model, st, prm, separated, new_seeker)
     st.events = ev
     return ev
 
 
-def _layoffs(model, st: LabourState, rng, w) -> np.ndarray:
+def _weight(model, rows: np.ndarray) -> np.ndarray:
+    """Real weight (household weight) of the given person rows (gathered for those rows only)."""
+    return model.households.weight[model.persons.hh[rows]]
+
+
+def _layoffs(model, st: LabourState, rng) -> np.ndarray:
     """Lay off residents of cells whose positions fell below the filled ones (in-commuters go first)."""
     eco = model.economy
     res = resident_filled(model)
@@ -219,18 +227,29 @@ def _layoffs(model, st: LabourState, rng, w) -> np.ndarray:
     cell = (p.job_pole[idx].astype(np.int64) * n_sec + p.sector[idx]) * N_LEVELS + st.job_level[idx]
     inside = over.ravel()[cell]
     idx, cell = idx[inside], cell[inside]
-    keep = LM.fill_within_cells(cell, rng.random(idx.size), w[idx], cap_res.ravel())
+    keep = LM.fill_within_cells(cell, rng.random(idx.size), _weight(model, idx), cap_res.ravel())
     return idx[~keep]
 
 
 def _separations(model, st: LabourState, prm, rng) -> np.ndarray:
+    """Workers (inside or outside AMP, up to 64) who leave their job this year.
+
+    hazard = rate(new hire or not) x sector x age band x level factors, 1/yr,
+    read from a [2, sectors, 3, 3] table of the products (the same products,
+    computed once per combination rather than once per worker).
+    """
     p = model.persons
     idx = np.flatnonzero(p.alive & (p.status == S.EMPLOYED) & (p.job_pole != -1) & (p.age <= 64))
-    base = np.where(st.years_in_job[idx] < 1, prm["separation_rate_new_hire"], prm["separation_rate"])
+    n_sec = len(S.SECTORS)
+    base = np.array([prm["separation_rate"], prm["separation_rate_new_hire"]])
     sec = np.array([prm["separation_sector_factor"][s] for s in S.SECTORS])
-    haz = base * sec[np.clip(p.sector[idx], 0, len(S.SECTORS) - 1)] \
-        * np.asarray(prm["separation_age_factor"])[_band(p.age[idx])] \
-        * np.asarray(prm["separation_skill_factor"])[np.clip(st.job_level[idx], 0, 2)]
+    age_f = np.asarray(prm["separation_age_factor"], dtype=float)
+    lev_f = np.asarray(prm["separation_skill_factor"], dtype=float)
+    table = base[:, None, None, None] * sec[None, :, None, None] * age_f[None, None, :, None] * lev_f[None, None, None, :]
+    age = p.age[idx]
+    cls = (st.years_in_job[idx] < 1).astype(np.int64) * n_sec + np.clip(p.sector[idx], 0, n_sec - 1)
+    cls = (cls * 3 + _band(age)) * 3 + np.clip(st.job_level[idx], 0, 2)
+    haz = table.ravel()[cls]
     return idx[rng.random(idx.size) < np.minimum(haz, 1.0)]
 
 
@@ -246,7 +265,7 @@ def _separate(model, st: LabourState, prm, rows: np.ndarray) -> None:
     st.job_level[rows] = 0
 
 
-def _discouragement(model, st: LabourState, prm, rng, w) -> dict[str, float]:
+def _discouragement(model, st: LabourState, prm, rng) -> dict[str, float]:
     p = model.persons
     u = rng.random(p.n)
     free = p.alive & (st.programme == LP.NONE)
@@ -256,7 +275,8 @@ def _discouragement(model, st: LabourState, prm, rng, w) -> dict[str, float]:
     p.status[disc] = S.INACTIVE
     p.income[disc] = np.minimum(p.income[disc], prm["benefit_floor"])
     p.status[react] = S.UNEMPLOYED
-    return {"discouraged": float(w[disc].sum()), "reactivated": float(w[react].sum())}
+    return {"discouraged": float(_weight(model, np.flatnonzero(disc)).sum()),
+            "reactivated": float(_weight(model, np.flatnonzero(react)).sum())}
 
 
 def _publish_aid(model, st: LabourState, prm) -> None:
@@ -270,7 +290,8 @@ def childcare_constrained(model, rows: np.ndarray) -> np.ndarray:
     prm = model.params["labour"]
     p, h = model.persons, model.households
     young = p.alive & (p.age < prm["childcare_child_age"])
-    has_young = np.bincount(p.hh[young], minlength=h.n) > 0
+    has_young = np.zeros(h.n, dtype=bool)
+    has_young[p.hh[young]] = True
     hh = p.hh[rows]
     return (h.hh_type[hh] == S.HH_TYPE.index("single_parent")) & has_young[hh] & (p.age[rows] >= 18)
 
@@ -281,12 +302,13 @@ def seeker_mask(model) -> np.ndarray:
         & (st.programme[: p.n] == LP.NONE)
 
 
-def _matching(model, st: LabourState, prm, rng, w, separated) -> dict[str, float]:
+def _matching(model, st: LabourState, prm, rng, separated) -> dict[str, float]:
     p = model.persons
     eco = model.economy
     seekers = np.flatnonzero(seeker_mask(model) & ~separated)
+    w_s = _weight(model, seekers)
     vac = np.maximum(eco.positions - resident_filled(model) - eco.external, 0.0)
-    u_w = float(w[seekers].sum())
+    u_w = float(w_s.sum())
     theta = vac.sum() / max(u_w, 1e-9)
     age_f = np.asarray(prm["finding_age_factor"])[_band(p.age[seekers])]
     dur_f = np.asarray(prm["finding_duration_factor"])[_dur_band(p.months_jobless[seekers])]
@@ -294,7 +316,7 @@ def _matching(model, st: LabourState, prm, rng, w, separated) -> dict[str, float
     ment = 1.0 + prm["mentoring_effect"] * (p.mentored[seekers] > 0)
     constrained = childcare_constrained(model, seekers)
     cidx = np.flatnonzero(constrained)
-    placed = LP.select(rng, cidx, w[seekers][cidx], prm["childcare_places_per_year"])
+    placed = LP.select(rng, cidx, w_s[cidx], prm["childcare_places_per_year"])
     constrained[placed] = False
     care = np.where(constrained, prm["childcare_factor_single_parent"], 1.0)
     hazard = prm["base_finding_hazard"] * (theta / prm["reference_tightness"]) ** prm["matching_elasticity"] \
@@ -314,10 +336,10 @@ def _matching(model, st: LabourState, prm, rng, w, separated) -> dict[str, float
         sec_o = rng.choice(len(S.SECTORS), size=outside.size, p=tot / tot.sum())
         _hire(model, st, prm, rng, outside, np.full(outside.size, -2), sec_o,
               np.clip(p.skill[outside], 0, 2))
-    return {"hires": float(w[hired].sum()), "hires_outside_amp": float(w[outside].sum()),
+    return {"hires": float(_weight(model, hired).sum()), "hires_outside_amp": float(_weight(model, outside).sum()),
             "job_seekers": u_w, "tightness": float(theta),
-            "offers_refused_transport": float((w[seekers] * out["refused"]).sum()),
-            "childcare_places": float(w[seekers][placed].sum())}
+            "offers_refused_transport": float((w_s * out["refused"]).sum()),
+            "childcare_places": float(w_s[placed].sum())}
 
 
 def _hire(model, st: LabourState, prm, rng, rows, pole, sector, level) -> None:

@@ -53,7 +53,6 @@ def _years(x: float) -> int:
 def advance(model, st, prm: dict, rng: np.random.Generator) -> dict[str, float]:
     """Count down programmes; complete training and second-chance courses."""
     p, h = model.persons, model.households
-    w = h.weight[p.hh]
     dec = p.mentored > 0
     p.mentored[dec] -= 1
     dec = st.mobility_aid > 0
@@ -77,8 +76,9 @@ def advance(model, st, prm: dict, rng: np.random.Generator) -> dict[str, float]:
         p.skill[done] = np.minimum(p.skill[done] + gain, len(S.SKILL) - 1).astype(np.int8)
         p.status[done] = S.UNEMPLOYED
         st.programme[done] = NONE
-        ev["training_completed"] = float(w[done[ok_tr]].sum())
-        ev["second_chance_exits_positive"] = float(w[done[ok_e2c]].sum())
+        w = h.weight[p.hh[done]]
+        ev["training_completed"] = float(w[ok_tr].sum())
+        ev["second_chance_exits_positive"] = float(w[ok_e2c].sum())
     return ev
 
 
