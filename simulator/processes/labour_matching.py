@@ -59,7 +59,8 @@ def _lexsort_small(keys: np.ndarray, cells: np.ndarray) -> np.ndarray:
 
 
 def acceptable(model, persons: np.ndarray, poles: np.ndarray, max_time: np.ndarray,
-               max_cost: np.ndarray, home: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+               max_cost: np.ndarray, home: np.ndarray | None = None,
+               of: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Whether some available mode reaches the pole within the person's time and cost limits.
 
     Uses the mobility process's skims (``model.commute.time`` / ``.cost_month``,
@@ -67,9 +68,13 @@ def acceptable(model, persons: np.ndarray, poles: np.ndarray, max_time: np.ndarr
     person without a car rides as a carpool passenger only where they find a
     driver, as in the mode choice) and the transit aid
     ``model.mobility_aid_eur_month``. Returns (ok, monthly cost of the
-    cheapest acceptable mode). Without a mobility process nothing is
-    refused for transport and the cost is 0. ``home``: the persons' home
-    poles if the caller has them (else read from the households).
+    cheapest acceptable mode), one per candidate. Without a mobility process
+    nothing is refused for transport and the cost is 0.
+
+    ``persons``, ``max_time`` (min) and ``home`` (home poles, read from the
+    households if not given) are per person; ``poles`` and ``max_cost``
+    (EUR/month) per candidate, candidate i being person ``of[i]`` (default:
+    one candidate per person).
 
     The cheapest mode within the time limit only depends on (home pole, job
     pole, set of available modes, time limit, aid), a few thousand classes:
@@ -81,23 +86,29 @@ def acceptable(model, persons: np.ndarray, poles: np.ndarray, max_time: np.ndarr
     """
     mob = model.processes.get("mobility")
     c = getattr(model, "commute", None)
-    k = persons.size
+    k = poles.size
     if mob is None or c is None or k == 0:
         return np.ones(k, dtype=bool), np.zeros(k)
     p, h = model.persons, model.households
-    o = (h.pole[p.hh[persons]] if home is None else home).astype(np.int64)
+    if of is None:
+        of = np.arange(k)
+    cand_person = persons[of]
     d = poles.astype(np.int64)
     if not hasattr(mob, "available_modes"):
-        _, t, cost, _ = mob.best_commute(model, persons, d)
-        ok = np.isfinite(t) & (t <= max_time) & (cost <= max_cost)
+        _, t, cost, _ = mob.best_commute(model, cand_person, d)
+        ok = np.isfinite(t) & (t <= max_time[of]) & (cost <= max_cost)
         return ok, np.where(ok, cost, 0.0)
-    avail = np.asarray(mob.available_modes(model, persons, d), dtype=bool)     # [k, 5]: one column per mode
+    o = (h.pole[p.hh[persons]] if home is None else home).astype(np.int64)[of]
+    avail = np.ascontiguousarray(mob.available_modes(model, cand_person, d), dtype=bool)   # [k, 5]
     n_modes = avail.shape[1]
     # class of each candidate: available modes as bits (mode m -> 2**m), time limit, transit aid (EUR/month)
-    bits = np.packbits(avail, axis=1, bitorder="little")[:, 0].astype(np.int64)
+    if n_modes <= 8:
+        bits = (avail.view(np.uint8) @ (1 << np.arange(n_modes)).astype(np.uint8)).astype(np.int64)
+    else:
+        bits = avail.astype(np.int64) @ (1 << np.arange(n_modes))
     t_val, t_cls = _few_values(np.asarray(max_time, dtype=float))
     aid_all = np.asarray(getattr(model, "mobility_aid_eur_month", np.zeros(0)), dtype=float)
-    aid = np.zeros(k)
+    aid = np.zeros(persons.size)
     inside = persons < aid_all.size
     aid[inside] = aid_all[persons[inside]]
     a_val, a_cls = _few_values(aid)
@@ -112,7 +123,8 @@ def acceptable(model, persons: np.ndarray, poles: np.ndarray, max_time: np.ndarr
         & np.isfinite(t)[None, None, None] & np.isfinite(cost)[None, None] \
         & (t[None, None, None] <= t_val[None, :, None, None, None, None])    # [bits, time, aid, 5, n, n]
     table = np.where(ok, cost[None, None], np.inf).min(axis=3)              # [bits, time, aid, n, n]
-    best = table.ravel()[(((bits * t_val.size + t_cls) * a_val.size + a_cls) * n + o) * n + d]
+    person_cls = t_cls * a_val.size + a_cls                                 # per person
+    best = table.ravel()[((bits * (t_val.size * a_val.size) + person_cls[of]) * n + o) * n + d]
     any_ok = best <= max_cost
     return any_ok, np.where(any_ok, best, 0.0)
 
@@ -199,12 +211,11 @@ def match(model, prm: dict, rng: np.random.Generator, seekers: np.ndarray, hazar
     k = cells.shape[1]
     cand_pos = np.repeat(np.arange(sel.size), k)[np.repeat(ok, k)]
     cand_cell = cells[ok].ravel()
-    cand_person = who[cand_pos]
     clock = rng.exponential(size=cand_pos.size)   # drawn before the commute test: common random numbers
     pole = cand_cell // (n_sec * n_lev)
     wage = wage_cell.ravel()[cand_cell]
-    accept, cost = acceptable(model, cand_person, pole, max_time[sel][cand_pos],
-                              prm["max_commute_cost_share"] * wage, home=home[cand_pos])
+    accept, cost = acceptable(model, who, pole, max_time[sel], prm["max_commute_cost_share"] * wage,
+                              home=home, of=cand_pos)
     refused[sel] = np.bincount(cand_pos[~accept], minlength=sel.size)
     cand_pos, cand_cell, util, clock = cand_pos[accept], cand_cell[accept], (wage - cost)[accept], clock[accept]
     if cand_pos.size == 0:
