@@ -130,7 +130,7 @@ def _state(model) -> LabourState:
 
 def _band(age: np.ndarray, edges=(25, 50)) -> np.ndarray:
     """Age band: number of edges <= age (0: below 25, 1: 25-49, 2: 50 and over)."""
-    band = np.zeros(age.shape, dtype=np.int64)
+    band = np.zeros(age.shape, dtype=np.int8)
     for e in edges:
         band += age >= e
     return band
@@ -187,9 +187,11 @@ def step(model) -> dict[str, float]:
     new_seeker = p.alive & (p.status == S.UNEMPLOYED) & (p.months_jobless == 0)
 
     ev.update(LP.advance(model, st, prm, rng))
-    sep = _layoffs(model, st, rng)
+    emp = p.alive & (p.status == S.EMPLOYED)                    # workers (after the programme exits)
+    held = _positions_held(model, st, emp)
+    sep = _layoffs(model, st, rng, held)
     ev["layoffs"] = float(_weight(model, sep).sum())
-    sep2 = _separations(model, st, prm, rng)
+    sep2 = _separations(model, st, prm, rng, emp)
     ev["separations"] = float(_weight(model, sep2).sum())
     sep = np.concatenate([sep, sep2])
     _separate(model, st, prm, sep)
@@ -198,8 +200,11 @@ def step(model) -> dict[str, float]:
     ev.update(_discouragement(model, st, prm, rng))
     ev.update(LP.enrol(model, st, prm, rng, separated))
     _publish_aid(model, st, prm)
-    ev.update(_matching(model, st, prm, rng, separated))
-    ev.update(_in_commuters(model, prm))
+    held = held.keep(~separated[held.rows])                     # positions still held after the separations
+    m_ev, hired, cell = _matching(model, st, prm, rng, separated, _filled(model, held))
+    ev.update(m_ev)
+    held = held.add(hired, cell, _weight(model, hired))         # and after the hires inside AMP
+    ev.update(_in_commuters(model, prm, _filled(model, held)))
     _durations_and_income(model, st, prm, separated, new_seeker)
     st.events = ev
     return ev
@@ -210,10 +215,56 @@ def _weight(model, rows: np.ndarray) -> np.ndarray:
     return model.households.weight[model.persons.hh[rows]]
 
 
-def _layoffs(model, st: LabourState, rng) -> np.ndarray:
+@dataclass
+class _Held:
+    """Residents holding a position inside AMP: the terms of ``economy.resident_filled``.
+
+    The same rows in the same order with the same cells and weights, so that
+    :func:`_filled` gives the same positions as ``resident_filled`` and,
+    after separations, recounts them from the rows still held without a
+    pass over all persons.
+    """
+
+    rows: np.ndarray      # person rows, ascending
+    cell: np.ndarray      # flat (pole, sector, level) index
+    w: np.ndarray         # real weight (household weight)
+    all_inside: bool      # rows = every worker with a job pole inside AMP, cell = their unclipped cell
+
+    def keep(self, mask: np.ndarray) -> "_Held":
+        """The rows of ``mask`` only (e.g. those not separated)."""
+        return _Held(self.rows[mask], self.cell[mask], self.w[mask], all_inside=False)
+
+    def add(self, rows: np.ndarray, cell: np.ndarray, w: np.ndarray) -> "_Held":
+        """With new ascending ``rows`` (not already held) merged in row order (the order of resident_filled)."""
+        at = np.searchsorted(self.rows, rows)
+        return _Held(np.insert(self.rows, at, rows), np.insert(self.cell, at, cell), np.insert(self.w, at, w),
+                     all_inside=False)
+
+
+def _positions_held(model, st: LabourState, emp: np.ndarray) -> _Held:
+    """:class:`_Held` of the workers ``emp`` (mask of living employed persons)."""
+    p = model.persons
+    n_sec = model.territory.jobs.shape[1]
+    inside = emp & (p.job_pole >= 0)
+    rows = np.flatnonzero(inside & (p.sector >= 0))
+    lev = st.job_level[rows]
+    clipped = rows.size == 0 or (lev.min() >= 0 and lev.max() <= 2)
+    cell = (p.job_pole[rows].astype(np.int64) * n_sec + p.sector[rows]) * N_LEVELS \
+        + (lev if clipped else np.clip(lev, 0, 2))
+    all_inside = bool(clipped and rows.size == np.count_nonzero(inside))
+    return _Held(rows, cell, _weight(model, rows), all_inside=all_inside)
+
+
+def _filled(model, held: _Held) -> np.ndarray:
+    """Positions held by residents [poles, sectors, 3], real units (as ``resident_filled``)."""
+    shape = model.economy.positions.shape
+    return np.bincount(held.cell, weights=held.w, minlength=int(np.prod(shape))).reshape(shape)
+
+
+def _layoffs(model, st: LabourState, rng, held: _Held) -> np.ndarray:
     """Lay off residents of cells whose positions fell below the filled ones (in-commuters go first)."""
     eco = model.economy
-    res = resident_filled(model)
+    res = _filled(model, held)
     excess = np.maximum(res + eco.external - eco.positions, 0.0)
     cut_ext = np.minimum(excess, eco.external)
     eco.external -= cut_ext
@@ -223,32 +274,39 @@ def _layoffs(model, st: LabourState, rng) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     p = model.persons
     n_sec = eco.positions.shape[1]
-    idx = np.flatnonzero(p.alive & (p.status == S.EMPLOYED) & (p.job_pole >= 0))
-    cell = (p.job_pole[idx].astype(np.int64) * n_sec + p.sector[idx]) * N_LEVELS + st.job_level[idx]
+    if held.all_inside:
+        idx, cell, w = held.rows, held.cell, held.w
+    else:
+        idx = np.flatnonzero(p.alive & (p.status == S.EMPLOYED) & (p.job_pole >= 0))
+        cell = (p.job_pole[idx].astype(np.int64) * n_sec + p.sector[idx]) * N_LEVELS + st.job_level[idx]
+        w = _weight(model, idx)
     inside = over.ravel()[cell]
     idx, cell = idx[inside], cell[inside]
-    keep = LM.fill_within_cells(cell, rng.random(idx.size), _weight(model, idx), cap_res.ravel())
+    keep = LM.fill_within_cells(cell, rng.random(idx.size), w[inside], cap_res.ravel())
     return idx[~keep]
 
 
-def _separations(model, st: LabourState, prm, rng) -> np.ndarray:
+def _separations(model, st: LabourState, prm, rng, emp: np.ndarray) -> np.ndarray:
     """Workers (inside or outside AMP, up to 64) who leave their job this year.
 
     hazard = rate(new hire or not) x sector x age band x level factors, 1/yr,
     read from a [2, sectors, 3, 3] table of the products (the same products,
-    computed once per combination rather than once per worker).
+    computed once per combination rather than once per worker). ``emp``:
+    mask of the living employed persons.
     """
     p = model.persons
-    idx = np.flatnonzero(p.alive & (p.status == S.EMPLOYED) & (p.job_pole != -1) & (p.age <= 64))
+    idx = np.flatnonzero(emp & (p.job_pole != -1) & (p.age <= 64))
     n_sec = len(S.SECTORS)
     base = np.array([prm["separation_rate"], prm["separation_rate_new_hire"]])
     sec = np.array([prm["separation_sector_factor"][s] for s in S.SECTORS])
     age_f = np.asarray(prm["separation_age_factor"], dtype=float)
     lev_f = np.asarray(prm["separation_skill_factor"], dtype=float)
     table = base[:, None, None, None] * sec[None, :, None, None] * age_f[None, None, :, None] * lev_f[None, None, None, :]
-    age = p.age[idx]
-    cls = (st.years_in_job[idx] < 1).astype(np.int64) * n_sec + np.clip(p.sector[idx], 0, n_sec - 1)
-    cls = (cls * 3 + _band(age)) * 3 + np.clip(st.job_level[idx], 0, 2)
+    # flat table index, in 16-bit integers (the table has 2 x sectors x 9 entries)
+    cls = (st.years_in_job[idx] < 1).astype(np.int16) * np.int16(n_sec * 9)
+    cls += np.clip(p.sector[idx], 0, n_sec - 1).astype(np.int16) * np.int16(9)
+    cls += _band(p.age[idx]) * np.int8(3)
+    cls += np.clip(st.job_level[idx], 0, 2)
     haz = table.ravel()[cls]
     return idx[rng.random(idx.size) < np.minimum(haz, 1.0)]
 
@@ -302,12 +360,16 @@ def seeker_mask(model) -> np.ndarray:
         & (st.programme[: p.n] == LP.NONE)
 
 
-def _matching(model, st: LabourState, prm, rng, separated) -> dict[str, float]:
+def _matching(model, st: LabourState, prm, rng, separated, filled) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
+    """Search and matching of this year's seekers; ``filled``: positions held by residents now.
+
+    Returns the events, and the rows (ascending) and flat (pole, sector, level) cells of the hires inside AMP.
+    """
     p = model.persons
     eco = model.economy
     seekers = np.flatnonzero(seeker_mask(model) & ~separated)
     w_s = _weight(model, seekers)
-    vac = np.maximum(eco.positions - resident_filled(model) - eco.external, 0.0)
+    vac = np.maximum(eco.positions - filled - eco.external, 0.0)
     u_w = float(w_s.sum())
     theta = vac.sum() / max(u_w, 1e-9)
     age_f = np.asarray(prm["finding_age_factor"])[_band(p.age[seekers])]
@@ -336,10 +398,11 @@ def _matching(model, st: LabourState, prm, rng, separated) -> dict[str, float]:
         sec_o = rng.choice(len(S.SECTORS), size=outside.size, p=tot / tot.sum())
         _hire(model, st, prm, rng, outside, np.full(outside.size, -2), sec_o,
               np.clip(p.skill[outside], 0, 2))
-    return {"hires": float(_weight(model, hired).sum()), "hires_outside_amp": float(_weight(model, outside).sum()),
-            "job_seekers": u_w, "tightness": float(theta),
-            "offers_refused_transport": float((w_s * out["refused"]).sum()),
-            "childcare_places": float(w_s[placed].sum())}
+    ev = {"hires": float(_weight(model, hired).sum()), "hires_outside_amp": float(_weight(model, outside).sum()),
+          "job_seekers": u_w, "tightness": float(theta),
+          "offers_refused_transport": float((w_s * out["refused"]).sum()),
+          "childcare_places": float(w_s[placed].sum())}
+    return ev, hired, cell
 
 
 def _hire(model, st: LabourState, prm, rng, rows, pole, sector, level) -> None:
@@ -358,10 +421,11 @@ def _hire(model, st: LabourState, prm, rng, rows, pole, sector, level) -> None:
     st.years_in_job[rows] = -1   # becomes 0 at the end of the year: hired this year
 
 
-def _in_commuters(model, prm) -> dict[str, float]:
+def _in_commuters(model, prm, filled) -> dict[str, float]:
+    """In-commuters (non-residents) separate and fill part of the vacancies; ``filled``: positions held by residents."""
     eco = model.economy
     eco.external *= 1.0 - prm["separation_rate"]
-    vac = np.maximum(eco.positions - resident_filled(model) - eco.external, 0.0)
+    vac = np.maximum(eco.positions - filled - eco.external, 0.0)
     add = prm["in_commuter_fill_rate"] * vac
     eco.external += add
     return {"in_commuter_hires": float(add.sum())}
