@@ -236,9 +236,16 @@ class _Held:
 
     def add(self, rows: np.ndarray, cell: np.ndarray, w: np.ndarray) -> "_Held":
         """With new ascending ``rows`` (not already held) merged in row order (the order of resident_filled)."""
-        at = np.searchsorted(self.rows, rows)
-        return _Held(np.insert(self.rows, at, rows), np.insert(self.cell, at, cell), np.insert(self.w, at, w),
-                     all_inside=False)
+        new_at = np.searchsorted(self.rows, rows) + np.arange(rows.size)     # positions of the new rows
+        old = np.ones(self.rows.size + rows.size, dtype=bool)
+        old[new_at] = False
+
+        def merge(a, b):
+            out = np.empty(old.size, dtype=a.dtype)
+            out[old] = a
+            out[new_at] = b
+            return out
+        return _Held(merge(self.rows, rows), merge(self.cell, cell), merge(self.w, w), all_inside=False)
 
 
 def _positions_held(model, st: LabourState, emp: np.ndarray) -> _Held:
@@ -330,11 +337,11 @@ def _discouragement(model, st: LabourState, prm, rng) -> dict[str, float]:
     disc = free & (p.status == S.UNEMPLOYED) & (p.months_jobless >= prm["discouraged_after_months"]) \
         & (p.mentored == 0) & (u < prm["discouragement_rate"])
     react = free & (p.status == S.INACTIVE) & (p.age >= 18) & (p.age <= 59) & (u < prm["reactivation_rate"])
+    disc, react = np.flatnonzero(disc), np.flatnonzero(react)
     p.status[disc] = S.INACTIVE
     p.income[disc] = np.minimum(p.income[disc], prm["benefit_floor"])
     p.status[react] = S.UNEMPLOYED
-    return {"discouraged": float(_weight(model, np.flatnonzero(disc)).sum()),
-            "reactivated": float(_weight(model, np.flatnonzero(react)).sum())}
+    return {"discouraged": float(_weight(model, disc).sum()), "reactivated": float(_weight(model, react).sum())}
 
 
 def _publish_aid(model, st: LabourState, prm) -> None:
