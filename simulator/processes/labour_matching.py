@@ -170,9 +170,11 @@ def sample_cells(rng: np.random.Generator, group: np.ndarray, weights: np.ndarra
     m = n_groups * B + 2
     lo = np.cumsum(np.bincount(np.ceil(fB).astype(np.int64), minlength=m)[:m])       # lo[j] = #(flat <= j / B)
     hi = np.cumsum(np.bincount(np.floor(fB).astype(np.int64) + 1, minlength=m)[:m])  # hi[j] = #(flat < j / B)
+    # one small table: the count in bucket j if lo[j] = hi[j + 1], else -1 (search that draw)
+    count = np.where(lo[:-1] == hi[1:], lo[:-1], -1).astype(np.int32 if flat.size < 2 ** 31 else np.int64)
     j = (x * B).astype(np.int64)               # bucket of each draw: j / B <= x < (j + 1) / B
-    pos = lo[j]
-    amb = np.flatnonzero(pos != hi[j + 1])
+    pos = count[j].astype(np.int64)
+    amb = np.flatnonzero(pos < 0)
     pos.ravel()[amb] = np.searchsorted(flat, x.ravel()[amb], side="right")
     cells = np.clip(pos - group[:, None] * n_cells, 0, n_cells - 1)
     return cells, tot[group] > 0
