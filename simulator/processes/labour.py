@@ -331,13 +331,19 @@ def _separate(model, st: LabourState, prm, rows: np.ndarray) -> None:
 
 
 def _discouragement(model, st: LabourState, prm, rng) -> dict[str, float]:
+    """Long-term unemployed become inactive (discouraged), inactive persons search again (reactivated).
+
+    One uniform draw per person row (the same draws whoever is concerned); the
+    tests run on the rows not in a programme and unemployed or inactive only.
+    """
     p = model.persons
     u = rng.random(p.n)
-    free = p.alive & (st.programme == LP.NONE)
-    disc = free & (p.status == S.UNEMPLOYED) & (p.months_jobless >= prm["discouraged_after_months"]) \
-        & (p.mentored == 0) & (u < prm["discouragement_rate"])
-    react = free & (p.status == S.INACTIVE) & (p.age >= 18) & (p.age <= 59) & (u < prm["reactivation_rate"])
-    disc, react = np.flatnonzero(disc), np.flatnonzero(react)
+    rows = np.flatnonzero(p.alive & (st.programme[: p.n] == LP.NONE)
+                          & ((p.status == S.UNEMPLOYED) | (p.status == S.INACTIVE)))
+    status, u, age = p.status[rows], u[rows], p.age[rows]
+    disc = rows[(status == S.UNEMPLOYED) & (p.months_jobless[rows] >= prm["discouraged_after_months"])
+                & (p.mentored[rows] == 0) & (u < prm["discouragement_rate"])]
+    react = rows[(status == S.INACTIVE) & (age >= 18) & (age <= 59) & (u < prm["reactivation_rate"])]
     p.status[disc] = S.INACTIVE
     p.income[disc] = np.minimum(p.income[disc], prm["benefit_floor"])
     p.status[react] = S.UNEMPLOYED
@@ -441,7 +447,8 @@ def _in_commuters(model, prm, filled) -> dict[str, float]:
 def _durations_and_income(model, st: LabourState, prm, separated, new_seeker) -> None:
     p = model.persons
     alive = p.alive
-    st.years_in_job[np.flatnonzero(alive & (p.status == S.EMPLOYED))] += 1
+    years = st.years_in_job[: p.n]
+    years += alive & (p.status == S.EMPLOYED)                 # + 1 year for every worker
     jobless = np.flatnonzero(alive & ((p.status == S.UNEMPLOYED) | (p.status == S.INACTIVE)) & ~separated)
     first = new_seeker[jobless]
     p.months_jobless[jobless[first]] = int(prm["months_at_separation"])
