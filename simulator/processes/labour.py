@@ -373,6 +373,14 @@ def seeker_mask(model) -> np.ndarray:
         & (st.programme[: p.n] == LP.NONE)
 
 
+def _seekers(model, blocked: np.ndarray) -> np.ndarray:
+    """Rows of ``seeker_mask`` not ``blocked``, ascending (tested on the unemployed rows only)."""
+    p, st = model.persons, model.labour
+    un = np.flatnonzero(p.status == S.UNEMPLOYED)
+    age = p.age[un]
+    return un[p.alive[un] & (age >= 15) & (age <= 64) & (st.programme[un] == LP.NONE) & ~blocked[un]]
+
+
 def _matching(model, st: LabourState, prm, rng, separated, filled) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
     """Search and matching of this year's seekers; ``filled``: positions held by residents now.
 
@@ -380,7 +388,7 @@ def _matching(model, st: LabourState, prm, rng, separated, filled) -> tuple[dict
     """
     p = model.persons
     eco = model.economy
-    seekers = np.flatnonzero(seeker_mask(model) & ~separated)
+    seekers = _seekers(model, separated)
     w_s = _weight(model, seekers)
     vac = np.maximum(eco.positions - filled - eco.external, 0.0)
     u_w = float(w_s.sum())
@@ -399,7 +407,7 @@ def _matching(model, st: LabourState, prm, rng, separated, filled) -> tuple[dict
     max_t = prm["max_commute_min"] * np.where(constrained, prm["childcare_max_commute_factor"], 1.0)
     wages = LM.wage_table(prm)                               # [sectors, levels]
     wage_cell = np.broadcast_to(wages[None], eco.positions.shape)
-    out = LM.match(model, prm, rng, seekers, hazard, max_t, vac, wage_cell, st.decay)
+    out = LM.match(model, prm, rng, seekers, hazard, max_t, vac, wage_cell, st.decay, weight=w_s)
     st.refused_transport[seekers] = np.minimum(out["refused"], 32000).astype(np.int16)
     n_sec = eco.positions.shape[1]
     hired, cell = out["hired"], out["cell"]

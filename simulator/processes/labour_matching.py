@@ -182,8 +182,10 @@ def sample_cells(rng: np.random.Generator, group: np.ndarray, weights: np.ndarra
 
 def match(model, prm: dict, rng: np.random.Generator, seekers: np.ndarray, hazard: np.ndarray,
           max_time: np.ndarray, vac: np.ndarray, wage_cell: np.ndarray,
-          decay: np.ndarray) -> dict[str, np.ndarray]:
+          decay: np.ndarray, weight: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """One year of matching; ``vac`` ([poles, sectors, levels]) is decreased in place by the hires.
+
+    ``weight``: real weights of the seekers if the caller has them (else read from the households).
 
     Returns person indices and cells of hires inside AMP, persons hired
     outside AMP, and per-seeker counts of candidates refused for transport.
@@ -224,7 +226,7 @@ def match(model, prm: dict, rng: np.random.Generator, seekers: np.ndarray, hazar
         return out
     order, rank = _rank_within(cand_pos, -util, k)
     cand_pos, cand_cell, clock = cand_pos[order], cand_cell[order], clock[order]
-    w_sel = h.weight[p.hh[who]]
+    w_sel = h.weight[p.hh[who]] if weight is None else weight[sel]
     h_sel = hazard[sel]
     level = cand_cell % n_lev
     matched = np.full(sel.size, -1, dtype=np.int64)
