@@ -104,7 +104,8 @@ def enrol(model, st, prm: dict, rng: np.random.Generator, blocked: np.ndarray) -
     free = st.programme[jl] == NONE
     k = np.flatnonzero(free & (status == S.UNEMPLOYED) & (age >= t0) & (age <= t1) & (skill < len(S.SKILL) - 1))
     elig = jl[k]
-    prio = (p.months_jobless[elig] >= 12).astype(float) if prm["training_priority"] == "long_term_first" else None
+    # 1 for the long-term unemployed (int8: the stable sort by priority in select is then a radix sort)
+    prio = (p.months_jobless[elig] >= 12).astype(np.int8) if prm["training_priority"] == "long_term_first" else None
     new = select(rng, elig, _weight(p, h, elig), prm["training_capacity_per_year"], prio)
     _start(p, st, new, TRAINING, prm["training_duration_years"])
     ev["training_entries"] = float(h.weight[p.hh[new]].sum())
