@@ -221,10 +221,11 @@ def match(model, prm: dict, rng: np.random.Generator, seekers: np.ndarray, hazar
     accept, cost = acceptable(model, who, pole, max_time[sel], prm["max_commute_cost_share"] * wage,
                               home=home, of=cand_pos)
     refused[sel] = np.bincount(cand_pos[~accept], minlength=sel.size)
-    cand_pos, cand_cell, util, clock = cand_pos[accept], cand_cell[accept], (wage - cost)[accept], clock[accept]
+    # each seeker's acceptable candidates, highest wage net of commute cost first (candidates are [seekers, k])
+    order, rank = _order_by_row(-(wage - cost).reshape(-1, k), accept.reshape(-1, k))
+    cand_pos, cand_cell, clock = cand_pos[accept], cand_cell[accept], clock[accept]
     if cand_pos.size == 0:
         return out
-    order, rank = _rank_within(cand_pos, -util, k)
     cand_pos, cand_cell, clock = cand_pos[order], cand_cell[order], clock[order]
     w_sel = h.weight[p.hh[who]] if weight is None else weight[sel]
     h_sel = hazard[sel]
@@ -248,32 +249,34 @@ def match(model, prm: dict, rng: np.random.Generator, seekers: np.ndarray, hazar
     return out
 
 
-def _rank_within(group: np.ndarray, key: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """``np.lexsort((key, group))`` for a sorted ``group`` of at most ``k`` items each, and each item's rank.
+def _order_by_row(key: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sort the valid entries of a [n, k] table by row, then key (ties in column order); each one's rank in its row.
 
-    Lays the items out in a dense [k, groups] table (padding +inf) and, for
-    each pair of columns i < j, counts item i before item j if its key is
-    smaller or equal (a stable sort), else j before i: an item's count is its
-    rank in its group, and the order follows. For a small k these k (k-1) / 2
-    vectorised comparisons are cheaper than sorting each group; the same
-    order as a stable sort for non-NaN keys.
+    The valid entries are taken row by row (row-major, as ``key[valid]``);
+    returns (order, rank) with order = ``np.lexsort((key[valid], row[valid]))``
+    and rank = the position of each entry among the valid ones of its row
+    (so, after sorting, the rank of the entry in each sorted slot). For each
+    pair of columns i < j, entry i sorts before entry j if its key is smaller
+    or equal (a stable sort), else j before i: an entry's count is its rank
+    among the sorted entries of its row. For a small k these k (k-1) / 2
+    vectorised comparisons are cheaper than sorting each row. Valid keys must
+    be finite (invalid entries are set to +inf and sort after them).
     """
-    starts = np.r_[0, np.flatnonzero(np.diff(group)) + 1]
-    counts = np.diff(np.r_[starts, group.size])
-    pos = np.arange(group.size) - np.repeat(starts, counts)
-    row = np.repeat(np.arange(starts.size), counts)
-    flat = pos * starts.size + row
-    table = np.full((k, starts.size), np.inf)
-    table.ravel()[flat] = key
-    rank = np.zeros((k, starts.size), dtype=np.int64)
+    n, k = key.shape
+    t = np.where(valid, key, np.inf).T.copy()                  # [k, n]: contiguous columns
+    sorted_rank = np.zeros((k, n), dtype=np.int64)
     for i in range(k):
         for j in range(i + 1, k):
-            i_first = table[i] <= table[j]
-            rank[j] += i_first
-            rank[i] += ~i_first
-    order = np.empty(group.size, dtype=np.int64)
-    order[starts[row] + rank.ravel()[flat]] = np.arange(group.size)
-    return order, pos
+            i_first = t[i] <= t[j]
+            sorted_rank[j] += i_first
+            sorted_rank[i] += ~i_first
+    counts = valid.sum(1)
+    start = np.cumsum(counts) - counts                          # first slot of each row among the valid entries
+    dest = (start[:, None] + sorted_rank.T)[valid]             # sorted slot of each valid entry
+    order = np.empty(dest.size, dtype=np.int64)
+    order[dest] = np.arange(dest.size)
+    rank = (np.cumsum(valid, axis=1) - valid)[valid]
+    return order, rank
 
 
 def wage_table(prm: dict) -> np.ndarray:
