@@ -53,7 +53,7 @@ def _lexsort_small(keys: np.ndarray, cells: np.ndarray) -> np.ndarray:
     if np.any(sk[1:] == sk[:-1]) or np.isnan(sk[-1]):
         o = np.argsort(keys, kind="stable")
     c = cells[o]
-    if c.max() < np.iinfo(np.int16).max:
+    if np.iinfo(np.int16).min <= c.min() and c.max() <= np.iinfo(np.int16).max:
         c = c.astype(np.int16)
     return o[np.argsort(c, kind="stable")]
 
