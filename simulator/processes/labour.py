@@ -201,10 +201,8 @@ def step(model) -> dict[str, float]:
     ev.update(LP.enrol(model, st, prm, rng, separated))
     _publish_aid(model, st, prm)
     held = held.keep(~separated[held.rows])                     # positions still held after the separations
-    m_ev, hired, cell = _matching(model, st, prm, rng, separated, _filled(model, held))
-    ev.update(m_ev)
-    held = held.add(hired, cell, _weight(model, hired))         # and after the hires inside AMP
-    ev.update(_in_commuters(model, prm, _filled(model, held)))
+    ev.update(_matching(model, st, prm, rng, separated, _filled(model, held)))
+    ev.update(_in_commuters(model, prm))
     _durations_and_income(model, st, prm, separated, new_seeker)
     st.events = ev
     return ev
@@ -222,7 +220,8 @@ class _Held:
     The same rows in the same order with the same cells and weights, so that
     :func:`_filled` gives the same positions as ``resident_filled`` and,
     after separations, recounts them from the rows still held without a
-    pass over all persons.
+    pass over all persons. (After the hires, merging them in row order costs
+    as much as ``resident_filled``, which is called instead.)
     """
 
     rows: np.ndarray      # person rows, ascending
@@ -233,19 +232,6 @@ class _Held:
     def keep(self, mask: np.ndarray) -> "_Held":
         """The rows of ``mask`` only (e.g. those not separated)."""
         return _Held(self.rows[mask], self.cell[mask], self.w[mask], all_inside=False)
-
-    def add(self, rows: np.ndarray, cell: np.ndarray, w: np.ndarray) -> "_Held":
-        """With new ascending ``rows`` (not already held) merged in row order (the order of resident_filled)."""
-        new_at = np.searchsorted(self.rows, rows) + np.arange(rows.size)     # positions of the new rows
-        old = np.ones(self.rows.size + rows.size, dtype=bool)
-        old[new_at] = False
-
-        def merge(a, b):
-            out = np.empty(old.size, dtype=a.dtype)
-            out[old] = a
-            out[new_at] = b
-            return out
-        return _Held(merge(self.rows, rows), merge(self.cell, cell), merge(self.w, w), all_inside=False)
 
 
 def _positions_held(model, st: LabourState, emp: np.ndarray) -> _Held:
@@ -381,11 +367,8 @@ def _seekers(model, blocked: np.ndarray) -> np.ndarray:
     return un[p.alive[un] & (age >= 15) & (age <= 64) & (st.programme[un] == LP.NONE) & ~blocked[un]]
 
 
-def _matching(model, st: LabourState, prm, rng, separated, filled) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
-    """Search and matching of this year's seekers; ``filled``: positions held by residents now.
-
-    Returns the events, and the rows (ascending) and flat (pole, sector, level) cells of the hires inside AMP.
-    """
+def _matching(model, st: LabourState, prm, rng, separated, filled) -> dict[str, float]:
+    """Search and matching of this year's seekers; ``filled``: positions held by residents now."""
     p = model.persons
     eco = model.economy
     seekers = _seekers(model, separated)
@@ -419,11 +402,10 @@ def _matching(model, st: LabourState, prm, rng, separated, filled) -> tuple[dict
         sec_o = rng.choice(len(S.SECTORS), size=outside.size, p=tot / tot.sum())
         _hire(model, st, prm, rng, outside, np.full(outside.size, -2), sec_o,
               np.clip(p.skill[outside], 0, 2))
-    ev = {"hires": float(_weight(model, hired).sum()), "hires_outside_amp": float(_weight(model, outside).sum()),
-          "job_seekers": u_w, "tightness": float(theta),
-          "offers_refused_transport": float((w_s * out["refused"]).sum()),
-          "childcare_places": float(w_s[placed].sum())}
-    return ev, hired, cell
+    return {"hires": float(_weight(model, hired).sum()), "hires_outside_amp": float(_weight(model, outside).sum()),
+            "job_seekers": u_w, "tightness": float(theta),
+            "offers_refused_transport": float((w_s * out["refused"]).sum()),
+            "childcare_places": float(w_s[placed].sum())}
 
 
 def _hire(model, st: LabourState, prm, rng, rows, pole, sector, level) -> None:
@@ -442,11 +424,10 @@ def _hire(model, st: LabourState, prm, rng, rows, pole, sector, level) -> None:
     st.years_in_job[rows] = -1   # becomes 0 at the end of the year: hired this year
 
 
-def _in_commuters(model, prm, filled) -> dict[str, float]:
-    """In-commuters (non-residents) separate and fill part of the vacancies; ``filled``: positions held by residents."""
+def _in_commuters(model, prm) -> dict[str, float]:
     eco = model.economy
     eco.external *= 1.0 - prm["separation_rate"]
-    vac = np.maximum(eco.positions - filled - eco.external, 0.0)
+    vac = np.maximum(eco.positions - resident_filled(model) - eco.external, 0.0)
     add = prm["in_commuter_fill_rate"] * vac
     eco.external += add
     return {"in_commuter_hires": float(add.sum())}
