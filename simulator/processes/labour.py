@@ -197,8 +197,11 @@ def step(model) -> dict[str, float]:
     _separate(model, st, prm, sep)
     separated = np.zeros(p.n, dtype=bool)
     separated[sep] = True
-    ev.update(_discouragement(model, st, prm, rng))
-    ev.update(LP.enrol(model, st, prm, rng, separated))
+    # jobless persons in no programme: the discouragement moves some between unemployed and inactive, same set
+    jobless = np.flatnonzero(p.alive & (st.programme[: p.n] == LP.NONE)
+                             & ((p.status == S.UNEMPLOYED) | (p.status == S.INACTIVE)))
+    ev.update(_discouragement(model, st, prm, rng, jobless))
+    ev.update(LP.enrol(model, st, prm, rng, separated, jobless=jobless))
     _publish_aid(model, st, prm)
     held = held.keep(~separated[held.rows])                     # positions still held after the separations
     ev.update(_matching(model, st, prm, rng, separated, _filled(model, held)))
@@ -316,16 +319,14 @@ def _separate(model, st: LabourState, prm, rows: np.ndarray) -> None:
     st.job_level[rows] = 0
 
 
-def _discouragement(model, st: LabourState, prm, rng) -> dict[str, float]:
+def _discouragement(model, st: LabourState, prm, rng, rows: np.ndarray) -> dict[str, float]:
     """Long-term unemployed become inactive (discouraged), inactive persons search again (reactivated).
 
     One uniform draw per person row (the same draws whoever is concerned); the
-    tests run on the rows not in a programme and unemployed or inactive only.
+    tests run on ``rows`` only: the living persons in no programme, unemployed or inactive.
     """
     p = model.persons
     u = rng.random(p.n)
-    rows = np.flatnonzero(p.alive & (st.programme[: p.n] == LP.NONE)
-                          & ((p.status == S.UNEMPLOYED) | (p.status == S.INACTIVE)))
     status, u, age = p.status[rows], u[rows], p.age[rows]
     disc = rows[(status == S.UNEMPLOYED) & (p.months_jobless[rows] >= prm["discouraged_after_months"])
                 & (p.mentored[rows] == 0) & (u < prm["discouragement_rate"])]

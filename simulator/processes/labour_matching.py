@@ -93,12 +93,12 @@ def acceptable(model, persons: np.ndarray, poles: np.ndarray, max_time: np.ndarr
     if of is None:
         of = np.arange(k)
     cand_person = persons[of]
-    d = poles.astype(np.int64)
+    d = np.asarray(poles, dtype=np.int64)
     if not hasattr(mob, "available_modes"):
         _, t, cost, _ = mob.best_commute(model, cand_person, d)
         ok = np.isfinite(t) & (t <= max_time[of]) & (cost <= max_cost)
         return ok, np.where(ok, cost, 0.0)
-    o = (h.pole[p.hh[persons]] if home is None else home).astype(np.int64)[of]
+    o = np.asarray(h.pole[p.hh[persons]] if home is None else home, dtype=np.int64)    # per person
     avail = np.ascontiguousarray(mob.available_modes(model, cand_person, d), dtype=bool)   # [k, 5]
     n_modes = avail.shape[1]
     # class of each candidate: available modes as bits (mode m -> 2**m), time limit, transit aid (EUR/month)
@@ -108,9 +108,12 @@ def acceptable(model, persons: np.ndarray, poles: np.ndarray, max_time: np.ndarr
         bits = avail.astype(np.int64) @ (1 << np.arange(n_modes))
     t_val, t_cls = _few_values(np.asarray(max_time, dtype=float))
     aid_all = np.asarray(getattr(model, "mobility_aid_eur_month", np.zeros(0)), dtype=float)
-    aid = np.zeros(persons.size)
-    inside = persons < aid_all.size
-    aid[inside] = aid_all[persons[inside]]
+    if persons.size and persons.max() < aid_all.size:
+        aid = aid_all[persons]
+    else:
+        aid = np.zeros(persons.size)
+        inside = persons < aid_all.size
+        aid[inside] = aid_all[persons[inside]]
     a_val, a_cls = _few_values(aid)
     # table [bits, time limit, aid, o, d]: monthly cost of the cheapest usable mode (inf: none)
     n = c.time.shape[1]
@@ -123,8 +126,9 @@ def acceptable(model, persons: np.ndarray, poles: np.ndarray, max_time: np.ndarr
         & np.isfinite(t)[None, None, None] & np.isfinite(cost)[None, None] \
         & (t[None, None, None] <= t_val[None, :, None, None, None, None])    # [bits, time, aid, 5, n, n]
     table = np.where(ok, cost[None, None], np.inf).min(axis=3)              # [bits, time, aid, n, n]
-    person_cls = t_cls * a_val.size + a_cls                                 # per person
-    best = table.ravel()[((bits * (t_val.size * a_val.size) + person_cls[of]) * n + o) * n + d]
+    # flat index ((((bits, time), aid), o), d): the part of each person computed once per person
+    person_part = ((t_cls * a_val.size + a_cls) * n + o) * n
+    best = table.ravel()[bits * (t_val.size * a_val.size * n * n) + person_part[of] + d]
     any_ok = best <= max_cost
     return any_ok, np.where(any_ok, best, 0.0)
 

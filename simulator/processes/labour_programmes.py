@@ -81,15 +81,21 @@ def advance(model, st, prm: dict, rng: np.random.Generator) -> dict[str, float]:
     return ev
 
 
-def enrol(model, st, prm: dict, rng: np.random.Generator, blocked: np.ndarray) -> dict[str, float]:
+def enrol(model, st, prm: dict, rng: np.random.Generator, blocked: np.ndarray,
+          jobless: np.ndarray | None = None) -> dict[str, float]:
     """New entries into second-chance schools, training, mentoring and mobility aids this year.
 
     ``blocked``: persons who cannot enter this year (e.g. just separated).
+    ``jobless``: ascending rows of the living persons unemployed or inactive and
+    in no programme, if the caller has them (else selected here).
     """
     p, h = model.persons, model.households
     # every programme takes jobless persons (unemployed or inactive) not already in one: select them once
-    jl = np.flatnonzero(p.alive & ((p.status == S.UNEMPLOYED) | (p.status == S.INACTIVE)) & ~blocked)
-    jl = jl[st.programme[jl] == NONE]
+    if jobless is None:
+        jl = np.flatnonzero(p.alive & ((p.status == S.UNEMPLOYED) | (p.status == S.INACTIVE)) & ~blocked)
+        jl = jl[st.programme[jl] == NONE]
+    else:
+        jl = jobless[~blocked[jobless]]
     age, status, skill = p.age[jl], p.status[jl], p.skill[jl]
     ev = {}
     # second-chance schools: 16-25 drop-outs without the bac, jobless
