@@ -266,3 +266,93 @@ def test_select_meets_capacity_in_expectation():
     got = [w[select(rng, idx, w, 500.0)].sum() for _ in range(200)]
     assert np.mean(got) == pytest.approx(500.0, rel=0.01)
     assert select(rng, idx, w, 0.0).size == 0
+
+
+# ------------------------------------------------------------------ fast paths = the plain computations
+def test_sample_cells_same_cells_as_a_binary_search_per_draw():
+    from simulator.processes.labour_matching import sample_cells
+    rng = np.random.default_rng(2)
+    weights = rng.random((12, 40)) ** 6 * (rng.random((12, 40)) < 0.6)
+    weights[:, -3:] = 0.0                    # zero weights at the end of the rows (as skill_fit makes them)
+    weights[4] = 0.0                         # a group without weight
+    group = rng.integers(0, 12, 5000)
+    cells, ok = sample_cells(np.random.default_rng(7), group, weights, 3)
+    # reference: searchsorted of every draw in the groups' cumulative distributions laid end to end
+    tot = weights.sum(1)
+    cum = np.cumsum(weights, axis=1) / np.where(tot > 0, tot, 1.0)[:, None]
+    cum[tot > 0, -1] = 1.0
+    flat = (cum + np.arange(12)[:, None]).ravel()
+    u = np.random.default_rng(7).random((group.size, 3))
+    pos = np.searchsorted(flat, group[:, None] + u, side="right")
+    ref = np.clip(pos - group[:, None] * 40, 0, 39)
+    assert np.array_equal(ok, tot[group] > 0)
+    assert np.array_equal(cells[ok], ref[ok])
+    assert np.all(weights[group[ok, None], cells[ok]] > 0)
+
+
+def test_sorting_helpers_give_the_lexsort_order():
+    from simulator.processes.labour_matching import _lexsort_small, _order_by_row
+    rng = np.random.default_rng(3)
+    for it in range(50):
+        n = int(rng.integers(1, 300))
+        keys = rng.integers(0, 4, n).astype(float) if it % 2 else rng.random(n)     # with and without ties
+        cells = rng.integers(0, 30 if it % 3 else 70_000, n)
+        assert np.array_equal(_lexsort_small(keys, cells), np.lexsort((keys, cells)))
+        k = int(rng.integers(1, 6))
+        table = rng.integers(0, 3, (n, k)).astype(float) if it % 2 else rng.random((n, k))
+        valid = rng.random((n, k)) < 0.7
+        row = np.repeat(np.arange(n), k).reshape(n, k)[valid]
+        order, rank = _order_by_row(table, valid)
+        assert np.array_equal(order, np.lexsort((table[valid], row)))
+        assert np.array_equal(rank, np.arange(row.size) - np.searchsorted(row, row))
+
+
+def test_acceptable_same_as_judging_each_mode(strict_run):
+    from simulator.processes.labour_matching import acceptable
+    from simulator.processes.mobility import available_modes
+    m = strict_run
+    saved = m.mobility_aid_eur_month
+    try:
+        _check_acceptable(m, acceptable, available_modes)
+    finally:
+        m.mobility_aid_eur_month = saved
+
+
+def _check_acceptable(m, acceptable, available_modes):
+    p, h, c = m.persons, m.households, m.commute
+    rng = np.random.default_rng(4)
+    who = np.sort(rng.choice(np.flatnonzero(p.alive & (p.age >= 15)), 400, replace=False))
+    m.mobility_aid_eur_month = np.where(rng.random(p.n) < 0.3, 60.0, 0.0)
+    max_time = np.where(rng.random(who.size) < 0.2, 30.0, 60.0)
+    of = np.sort(rng.integers(0, who.size, 1500))
+    poles = rng.integers(0, m.territory.n, of.size)
+    max_cost = rng.uniform(0, 300, of.size)
+    ok, cost = acceptable(m, who, poles, max_time, max_cost, of=of)
+    # reference: every mode of every candidate
+    persons = who[of]
+    o = h.pole[p.hh[persons]].astype(np.int64)
+    avail = available_modes(m, persons, poles).T
+    t = np.asarray(c.time)[:, o, poles]
+    cm = np.asarray(c.cost_month, dtype=float)[:, o, poles]
+    tr = S.MODES.index("transit")
+    cm[tr] = np.maximum(cm[tr] - m.mobility_aid_eur_month[persons], 0.0)
+    good = avail & np.isfinite(t) & np.isfinite(cm) & (t <= max_time[of]) & (cm <= max_cost)
+    assert 0 < good.any(0).sum() < of.size
+    assert np.array_equal(ok, good.any(0))
+    assert np.array_equal(cost, np.where(good.any(0), np.where(good, cm, np.inf).min(0), 0.0))
+
+
+def test_held_positions_recount_as_resident_filled(strict_run):
+    m = strict_run
+    p, st = m.persons, m.labour
+    held = labour._positions_held(m, st, p.alive & (p.status == S.EMPLOYED))
+    assert np.array_equal(labour._filled(m, held), economy.resident_filled(m))      # same sums, same order
+    # after separations: the rows kept recount as resident_filled once the others have left their job
+    keep = np.random.default_rng(5).random(held.rows.size) < 0.7
+    gone = held.rows[~keep]
+    status = p.status[gone].copy()
+    try:
+        p.status[gone] = S.UNEMPLOYED
+        assert np.array_equal(labour._filled(m, held.keep(keep)), economy.resident_filled(m))
+    finally:
+        p.status[gone] = status

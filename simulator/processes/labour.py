@@ -129,7 +129,11 @@ def _state(model) -> LabourState:
 
 
 def _band(age: np.ndarray, edges=(25, 50)) -> np.ndarray:
-    return np.searchsorted(np.asarray(edges), age, side="right")
+    """Age band: number of edges <= age (0: below 25, 1: 25-49, 2: 50 and over)."""
+    band = np.zeros(age.shape, dtype=np.int8)
+    for e in edges:
+        band += age >= e
+    return band
 
 
 def _dur_band(months: np.ndarray) -> np.ndarray:
@@ -177,35 +181,86 @@ def step(model) -> dict[str, float]:
     prm = model.params["labour"]
     rng = model.stream("labour")
     st = _state(model)
-    p, h = model.persons, model.households
-    w = h.weight[p.hh]
+    p = model.persons
     ev: dict[str, float] = {}
     st.refused_transport[:] = 0
     new_seeker = p.alive & (p.status == S.UNEMPLOYED) & (p.months_jobless == 0)
 
     ev.update(LP.advance(model, st, prm, rng))
-    sep = _layoffs(model, st, rng, w)
-    ev["layoffs"] = float(w[sep].sum())
-    sep2 = _separations(model, st, prm, rng)
-    ev["separations"] = float(w[sep2].sum())
+    emp = p.alive & (p.status == S.EMPLOYED)                    # workers (after the programme exits)
+    held = _positions_held(model, st, emp)
+    sep = _layoffs(model, st, rng, held)
+    ev["layoffs"] = float(_weight(model, sep).sum())
+    sep2 = _separations(model, st, prm, rng, emp)
+    ev["separations"] = float(_weight(model, sep2).sum())
     sep = np.concatenate([sep, sep2])
     _separate(model, st, prm, sep)
     separated = np.zeros(p.n, dtype=bool)
     separated[sep] = True
-    ev.update(_discouragement(model, st, prm, rng, w))
-    ev.update(LP.enrol(model, st, prm, rng, separated))
+    # jobless persons in no programme: the discouragement moves some between unemployed and inactive, same set
+    jobless = np.flatnonzero(p.alive & (st.programme[: p.n] == LP.NONE)
+                             & ((p.status == S.UNEMPLOYED) | (p.status == S.INACTIVE)))
+    ev.update(_discouragement(model, st, prm, rng, jobless))
+    ev.update(LP.enrol(model, st, prm, rng, separated, jobless=jobless))
     _publish_aid(model, st, prm)
-    ev.update(_matching(model, st, prm, rng, w, separated))
+    held = held.keep(~separated[held.rows])                     # positions still held after the separations
+    ev.update(_matching(model, st, prm, rng, separated, _filled(model, held)))
     ev.update(_in_commuters(model, prm))
     _durations_and_income(model, st, prm, separated, new_seeker)
     st.events = ev
     return ev
 
 
-def _layoffs(model, st: LabourState, rng, w) -> np.ndarray:
+def _weight(model, rows: np.ndarray) -> np.ndarray:
+    """Real weight (household weight) of the given person rows (gathered for those rows only)."""
+    return model.households.weight[model.persons.hh[rows]]
+
+
+@dataclass
+class _Held:
+    """Residents holding a position inside AMP: the terms of ``economy.resident_filled``.
+
+    The same rows in the same order with the same cells and weights, so that
+    :func:`_filled` gives the same positions as ``resident_filled`` and,
+    after separations, recounts them from the rows still held without a
+    pass over all persons. (After the hires, merging them in row order costs
+    as much as ``resident_filled``, which is called instead.)
+    """
+
+    rows: np.ndarray      # person rows, ascending
+    cell: np.ndarray      # flat (pole, sector, level) index
+    w: np.ndarray         # real weight (household weight)
+    all_inside: bool      # rows = every worker with a job pole inside AMP, cell = their unclipped cell
+
+    def keep(self, mask: np.ndarray) -> "_Held":
+        """The rows of ``mask`` only (e.g. those not separated)."""
+        return _Held(self.rows[mask], self.cell[mask], self.w[mask], all_inside=False)
+
+
+def _positions_held(model, st: LabourState, emp: np.ndarray) -> _Held:
+    """:class:`_Held` of the workers ``emp`` (mask of living employed persons)."""
+    p = model.persons
+    n_sec = model.territory.jobs.shape[1]
+    inside = emp & (p.job_pole >= 0)
+    rows = np.flatnonzero(inside & (p.sector >= 0))
+    lev = st.job_level[rows]
+    clipped = rows.size == 0 or (lev.min() >= 0 and lev.max() <= 2)
+    cell = (p.job_pole[rows].astype(np.int64) * n_sec + p.sector[rows]) * N_LEVELS \
+        + (lev if clipped else np.clip(lev, 0, 2))
+    all_inside = bool(clipped and rows.size == np.count_nonzero(inside))
+    return _Held(rows, cell, _weight(model, rows), all_inside=all_inside)
+
+
+def _filled(model, held: _Held) -> np.ndarray:
+    """Positions held by residents [poles, sectors, 3], real units (as ``resident_filled``)."""
+    shape = model.economy.positions.shape
+    return np.bincount(held.cell, weights=held.w, minlength=int(np.prod(shape))).reshape(shape)
+
+
+def _layoffs(model, st: LabourState, rng, held: _Held) -> np.ndarray:
     """Lay off residents of cells whose positions fell below the filled ones (in-commuters go first)."""
     eco = model.economy
-    res = resident_filled(model)
+    res = _filled(model, held)
     excess = np.maximum(res + eco.external - eco.positions, 0.0)
     cut_ext = np.minimum(excess, eco.external)
     eco.external -= cut_ext
@@ -215,22 +270,40 @@ def _layoffs(model, st: LabourState, rng, w) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     p = model.persons
     n_sec = eco.positions.shape[1]
-    idx = np.flatnonzero(p.alive & (p.status == S.EMPLOYED) & (p.job_pole >= 0))
-    cell = (p.job_pole[idx].astype(np.int64) * n_sec + p.sector[idx]) * N_LEVELS + st.job_level[idx]
+    if held.all_inside:
+        idx, cell, w = held.rows, held.cell, held.w
+    else:
+        idx = np.flatnonzero(p.alive & (p.status == S.EMPLOYED) & (p.job_pole >= 0))
+        cell = (p.job_pole[idx].astype(np.int64) * n_sec + p.sector[idx]) * N_LEVELS + st.job_level[idx]
+        w = _weight(model, idx)
     inside = over.ravel()[cell]
     idx, cell = idx[inside], cell[inside]
-    keep = LM.fill_within_cells(cell, rng.random(idx.size), w[idx], cap_res.ravel())
+    keep = LM.fill_within_cells(cell, rng.random(idx.size), w[inside], cap_res.ravel())
     return idx[~keep]
 
 
-def _separations(model, st: LabourState, prm, rng) -> np.ndarray:
+def _separations(model, st: LabourState, prm, rng, emp: np.ndarray) -> np.ndarray:
+    """Workers (inside or outside AMP, up to 64) who leave their job this year.
+
+    hazard = rate(new hire or not) x sector x age band x level factors, 1/yr,
+    read from a [2, sectors, 3, 3] table of the products (the same products,
+    computed once per combination rather than once per worker). ``emp``:
+    mask of the living employed persons.
+    """
     p = model.persons
-    idx = np.flatnonzero(p.alive & (p.status == S.EMPLOYED) & (p.job_pole != -1) & (p.age <= 64))
-    base = np.where(st.years_in_job[idx] < 1, prm["separation_rate_new_hire"], prm["separation_rate"])
+    idx = np.flatnonzero(emp & (p.job_pole != -1) & (p.age <= 64))
+    n_sec = len(S.SECTORS)
+    base = np.array([prm["separation_rate"], prm["separation_rate_new_hire"]])
     sec = np.array([prm["separation_sector_factor"][s] for s in S.SECTORS])
-    haz = base * sec[np.clip(p.sector[idx], 0, len(S.SECTORS) - 1)] \
-        * np.asarray(prm["separation_age_factor"])[_band(p.age[idx])] \
-        * np.asarray(prm["separation_skill_factor"])[np.clip(st.job_level[idx], 0, 2)]
+    age_f = np.asarray(prm["separation_age_factor"], dtype=float)
+    lev_f = np.asarray(prm["separation_skill_factor"], dtype=float)
+    table = base[:, None, None, None] * sec[None, :, None, None] * age_f[None, None, :, None] * lev_f[None, None, None, :]
+    # flat table index, in 16-bit integers (the table has 2 x sectors x 9 entries)
+    cls = (st.years_in_job[idx] < 1).astype(np.int16) * np.int16(n_sec * 9)
+    cls += np.clip(p.sector[idx], 0, n_sec - 1).astype(np.int16) * np.int16(9)
+    cls += _band(p.age[idx]) * np.int8(3)
+    cls += np.clip(st.job_level[idx], 0, 2)
+    haz = table.ravel()[cls]
     return idx[rng.random(idx.size) < np.minimum(haz, 1.0)]
 
 
@@ -246,17 +319,22 @@ def _separate(model, st: LabourState, prm, rows: np.ndarray) -> None:
     st.job_level[rows] = 0
 
 
-def _discouragement(model, st: LabourState, prm, rng, w) -> dict[str, float]:
+def _discouragement(model, st: LabourState, prm, rng, rows: np.ndarray) -> dict[str, float]:
+    """Long-term unemployed become inactive (discouraged), inactive persons search again (reactivated).
+
+    One uniform draw per person row (the same draws whoever is concerned); the
+    tests run on ``rows`` only: the living persons in no programme, unemployed or inactive.
+    """
     p = model.persons
     u = rng.random(p.n)
-    free = p.alive & (st.programme == LP.NONE)
-    disc = free & (p.status == S.UNEMPLOYED) & (p.months_jobless >= prm["discouraged_after_months"]) \
-        & (p.mentored == 0) & (u < prm["discouragement_rate"])
-    react = free & (p.status == S.INACTIVE) & (p.age >= 18) & (p.age <= 59) & (u < prm["reactivation_rate"])
+    status, u, age = p.status[rows], u[rows], p.age[rows]
+    disc = rows[(status == S.UNEMPLOYED) & (p.months_jobless[rows] >= prm["discouraged_after_months"])
+                & (p.mentored[rows] == 0) & (u < prm["discouragement_rate"])]
+    react = rows[(status == S.INACTIVE) & (age >= 18) & (age <= 59) & (u < prm["reactivation_rate"])]
     p.status[disc] = S.INACTIVE
     p.income[disc] = np.minimum(p.income[disc], prm["benefit_floor"])
     p.status[react] = S.UNEMPLOYED
-    return {"discouraged": float(w[disc].sum()), "reactivated": float(w[react].sum())}
+    return {"discouraged": float(_weight(model, disc).sum()), "reactivated": float(_weight(model, react).sum())}
 
 
 def _publish_aid(model, st: LabourState, prm) -> None:
@@ -270,7 +348,8 @@ def childcare_constrained(model, rows: np.ndarray) -> np.ndarray:
     prm = model.params["labour"]
     p, h = model.persons, model.households
     young = p.alive & (p.age < prm["childcare_child_age"])
-    has_young = np.bincount(p.hh[young], minlength=h.n) > 0
+    has_young = np.zeros(h.n, dtype=bool)
+    has_young[p.hh[young]] = True
     hh = p.hh[rows]
     return (h.hh_type[hh] == S.HH_TYPE.index("single_parent")) & has_young[hh] & (p.age[rows] >= 18)
 
@@ -281,12 +360,22 @@ def seeker_mask(model) -> np.ndarray:
         & (st.programme[: p.n] == LP.NONE)
 
 
-def _matching(model, st: LabourState, prm, rng, w, separated) -> dict[str, float]:
+def _seekers(model, blocked: np.ndarray) -> np.ndarray:
+    """Rows of ``seeker_mask`` not ``blocked``, ascending (tested on the unemployed rows only)."""
+    p, st = model.persons, model.labour
+    un = np.flatnonzero(p.status == S.UNEMPLOYED)
+    age = p.age[un]
+    return un[p.alive[un] & (age >= 15) & (age <= 64) & (st.programme[un] == LP.NONE) & ~blocked[un]]
+
+
+def _matching(model, st: LabourState, prm, rng, separated, filled) -> dict[str, float]:
+    """Search and matching of this year's seekers; ``filled``: positions held by residents now."""
     p = model.persons
     eco = model.economy
-    seekers = np.flatnonzero(seeker_mask(model) & ~separated)
-    vac = np.maximum(eco.positions - resident_filled(model) - eco.external, 0.0)
-    u_w = float(w[seekers].sum())
+    seekers = _seekers(model, separated)
+    w_s = _weight(model, seekers)
+    vac = np.maximum(eco.positions - filled - eco.external, 0.0)
+    u_w = float(w_s.sum())
     theta = vac.sum() / max(u_w, 1e-9)
     age_f = np.asarray(prm["finding_age_factor"])[_band(p.age[seekers])]
     dur_f = np.asarray(prm["finding_duration_factor"])[_dur_band(p.months_jobless[seekers])]
@@ -294,7 +383,7 @@ def _matching(model, st: LabourState, prm, rng, w, separated) -> dict[str, float
     ment = 1.0 + prm["mentoring_effect"] * (p.mentored[seekers] > 0)
     constrained = childcare_constrained(model, seekers)
     cidx = np.flatnonzero(constrained)
-    placed = LP.select(rng, cidx, w[seekers][cidx], prm["childcare_places_per_year"])
+    placed = LP.select(rng, cidx, w_s[cidx], prm["childcare_places_per_year"])
     constrained[placed] = False
     care = np.where(constrained, prm["childcare_factor_single_parent"], 1.0)
     hazard = prm["base_finding_hazard"] * (theta / prm["reference_tightness"]) ** prm["matching_elasticity"] \
@@ -302,7 +391,7 @@ def _matching(model, st: LabourState, prm, rng, w, separated) -> dict[str, float
     max_t = prm["max_commute_min"] * np.where(constrained, prm["childcare_max_commute_factor"], 1.0)
     wages = LM.wage_table(prm)                               # [sectors, levels]
     wage_cell = np.broadcast_to(wages[None], eco.positions.shape)
-    out = LM.match(model, prm, rng, seekers, hazard, max_t, vac, wage_cell, st.decay)
+    out = LM.match(model, prm, rng, seekers, hazard, max_t, vac, wage_cell, st.decay, weight=w_s)
     st.refused_transport[seekers] = np.minimum(out["refused"], 32000).astype(np.int16)
     n_sec = eco.positions.shape[1]
     hired, cell = out["hired"], out["cell"]
@@ -314,10 +403,10 @@ def _matching(model, st: LabourState, prm, rng, w, separated) -> dict[str, float
         sec_o = rng.choice(len(S.SECTORS), size=outside.size, p=tot / tot.sum())
         _hire(model, st, prm, rng, outside, np.full(outside.size, -2), sec_o,
               np.clip(p.skill[outside], 0, 2))
-    return {"hires": float(w[hired].sum()), "hires_outside_amp": float(w[outside].sum()),
+    return {"hires": float(_weight(model, hired).sum()), "hires_outside_amp": float(_weight(model, outside).sum()),
             "job_seekers": u_w, "tightness": float(theta),
-            "offers_refused_transport": float((w[seekers] * out["refused"]).sum()),
-            "childcare_places": float(w[seekers][placed].sum())}
+            "offers_refused_transport": float((w_s * out["refused"]).sum()),
+            "childcare_places": float(w_s[placed].sum())}
 
 
 def _hire(model, st: LabourState, prm, rng, rows, pole, sector, level) -> None:
@@ -348,7 +437,8 @@ def _in_commuters(model, prm) -> dict[str, float]:
 def _durations_and_income(model, st: LabourState, prm, separated, new_seeker) -> None:
     p = model.persons
     alive = p.alive
-    st.years_in_job[np.flatnonzero(alive & (p.status == S.EMPLOYED))] += 1
+    years = st.years_in_job[: p.n]
+    years += alive & (p.status == S.EMPLOYED)                 # + 1 year for every worker
     jobless = np.flatnonzero(alive & ((p.status == S.UNEMPLOYED) | (p.status == S.INACTIVE)) & ~separated)
     first = new_seeker[jobless]
     p.months_jobless[jobless[first]] = int(prm["months_at_separation"])

@@ -53,17 +53,15 @@ def _years(x: float) -> int:
 def advance(model, st, prm: dict, rng: np.random.Generator) -> dict[str, float]:
     """Count down programmes; complete training and second-chance courses."""
     p, h = model.persons, model.households
-    w = h.weight[p.hh]
-    dec = p.mentored > 0
-    p.mentored[dec] -= 1
-    dec = st.mobility_aid > 0
-    st.mobility_aid[dec] -= 1
-    in_prog = st.programme > NONE
+    p.mentored -= p.mentored > 0                # years left, down to 0
+    st.mobility_aid -= st.mobility_aid > 0
+    in_prog = np.flatnonzero(st.programme > NONE)
     # participants who died, emigrated or retired leave their programme
-    gone = in_prog & (~p.alive | (p.status != S.INACTIVE))
+    gone_m = ~p.alive[in_prog] | (p.status[in_prog] != S.INACTIVE)
+    gone = in_prog[gone_m]
     st.programme[gone] = NONE
     p.training[gone] = 0
-    running = np.flatnonzero(in_prog & ~gone)
+    running = in_prog[~gone_m]
     p.training[running] = np.maximum(p.training[running] - 1, 0)
     done = running[p.training[running] == 0]
     ev = {"training_completed": 0.0, "second_chance_exits_positive": 0.0}
@@ -77,27 +75,34 @@ def advance(model, st, prm: dict, rng: np.random.Generator) -> dict[str, float]:
         p.skill[done] = np.minimum(p.skill[done] + gain, len(S.SKILL) - 1).astype(np.int8)
         p.status[done] = S.UNEMPLOYED
         st.programme[done] = NONE
-        ev["training_completed"] = float(w[done[ok_tr]].sum())
-        ev["second_chance_exits_positive"] = float(w[done[ok_e2c]].sum())
+        w = h.weight[p.hh[done]]
+        ev["training_completed"] = float(w[ok_tr].sum())
+        ev["second_chance_exits_positive"] = float(w[ok_e2c].sum())
     return ev
 
 
-def enrol(model, st, prm: dict, rng: np.random.Generator, blocked: np.ndarray) -> dict[str, float]:
+def enrol(model, st, prm: dict, rng: np.random.Generator, blocked: np.ndarray,
+          jobless: np.ndarray | None = None) -> dict[str, float]:
     """New entries into second-chance schools, training, mentoring and mobility aids this year.
 
     ``blocked``: persons who cannot enter this year (e.g. just separated).
+    ``jobless``: ascending rows of the living persons unemployed or inactive and
+    in no programme, if the caller has them (else selected here).
     """
     p, h = model.persons, model.households
     # every programme takes jobless persons (unemployed or inactive) not already in one: select them once
-    jl = np.flatnonzero(p.alive & ((p.status == S.UNEMPLOYED) | (p.status == S.INACTIVE)) & ~blocked)
-    jl = jl[st.programme[jl] == NONE]
-    w_jl = h.weight[p.hh[jl]]
+    if jobless is None:
+        jl = np.flatnonzero(p.alive & ((p.status == S.UNEMPLOYED) | (p.status == S.INACTIVE)) & ~blocked)
+        jl = jl[st.programme[jl] == NONE]
+    else:
+        jl = jobless[~blocked[jobless]]
     age, status, skill = p.age[jl], p.status[jl], p.skill[jl]
     ev = {}
     # second-chance schools: 16-25 drop-outs without the bac, jobless
     a0, a1 = prm["second_chance_age_range"]
-    k = np.flatnonzero((age >= a0) & (age <= a1) & (p.edu[jl] == S.EDU_NO_BAC) & (skill == 0))
-    new = select(rng, jl[k], w_jl[k], prm["second_chance_capacity_per_year"])
+    k = np.flatnonzero((age >= a0) & (age <= a1) & (skill == 0))
+    k = k[p.edu[jl[k]] == S.EDU_NO_BAC]
+    new = select(rng, jl[k], _weight(p, h, jl[k]), prm["second_chance_capacity_per_year"])
     _start(p, st, new, SECOND_CHANCE, prm["second_chance_duration_years"])
     ev["second_chance_entries"] = float(h.weight[p.hh[new]].sum())
     # training / retraining: unemployed adults below the top skill level (not those just enrolled above)
@@ -105,8 +110,9 @@ def enrol(model, st, prm: dict, rng: np.random.Generator, blocked: np.ndarray) -
     free = st.programme[jl] == NONE
     k = np.flatnonzero(free & (status == S.UNEMPLOYED) & (age >= t0) & (age <= t1) & (skill < len(S.SKILL) - 1))
     elig = jl[k]
-    prio = (p.months_jobless[elig] >= 12).astype(float) if prm["training_priority"] == "long_term_first" else None
-    new = select(rng, elig, w_jl[k], prm["training_capacity_per_year"], prio)
+    # 1 for the long-term unemployed (int8: the stable sort by priority in select is then a radix sort)
+    prio = (p.months_jobless[elig] >= 12).astype(np.int8) if prm["training_priority"] == "long_term_first" else None
+    new = select(rng, elig, _weight(p, h, elig), prm["training_capacity_per_year"], prio)
     _start(p, st, new, TRAINING, prm["training_duration_years"])
     ev["training_entries"] = float(h.weight[p.hh[new]].sum())
     # mentoring: young or long-term unemployed seekers, low/mid skill
@@ -116,16 +122,21 @@ def enrol(model, st, prm: dict, rng: np.random.Generator, blocked: np.ndarray) -
     if prm["mentoring_long_term_eligible"]:
         target |= p.months_jobless[jl] >= 12
     k = np.flatnonzero(seek & target & (p.mentored[jl] == 0) & (skill <= int(prm["mentoring_max_skill"])))
-    new = select(rng, jl[k], w_jl[k], prm["mentoring_capacity_per_year"])
+    new = select(rng, jl[k], _weight(p, h, jl[k]), prm["mentoring_capacity_per_year"])
     p.mentored[new] = _years(prm["mentoring_duration_years"])
     ev["mentoring_entries"] = float(h.weight[p.hh[new]].sum())
     # mobility aids: seekers without a household car or without a licence
-    carless = (h.car[p.hh[jl]] == 0) | ~p.licence[jl]
-    k = np.flatnonzero(seek & carless & (st.mobility_aid[jl] == 0))
-    new = select(rng, jl[k], w_jl[k], prm["mobility_aid_capacity_per_year"])
+    k = np.flatnonzero(seek & (st.mobility_aid[jl] == 0))
+    k = k[(h.car[p.hh[jl[k]]] == 0) | ~p.licence[jl[k]]]
+    new = select(rng, jl[k], _weight(p, h, jl[k]), prm["mobility_aid_capacity_per_year"])
     st.mobility_aid[new] = _years(prm["mobility_aid_duration_years"])
     ev["mobility_aid_entries"] = float(h.weight[p.hh[new]].sum())
     return ev
+
+
+def _weight(p, h, rows: np.ndarray) -> np.ndarray:
+    """Real weight (household weight) of the person rows."""
+    return h.weight[p.hh[rows]]
 
 
 def _start(p, st, rows: np.ndarray, kind: int, years: float) -> None:
