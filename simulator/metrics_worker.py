@@ -147,6 +147,7 @@ class MetricsWorker:
         self._shm: shared_memory.SharedMemory | None = None
         self._pending = False
         self.copy_s = 0.0           # seconds spent in the main process copying state into the block
+        self.block_bytes = 0        # size of the largest shared block
 
     def submit(self, state: dict[str, Any], unread: list[Any], events: dict[str, float] | None) -> None:
         """Copy ``state`` (attribute -> value) into shared memory and start computing its metric rows."""
@@ -195,6 +196,7 @@ class MetricsWorker:
         self._release_block()
         # room to grow (the population grows by ~0.5 %/yr): a new block only every several years
         self._shm = shared_memory.SharedMemory(create=True, size=int(size * 1.25) + 4096)
+        self.block_bytes = max(self.block_bytes, self._shm.size)
 
     def _release_block(self) -> None:
         if self._shm is not None:

@@ -351,8 +351,8 @@ class FabriqueModel(mesa.Model):
     #: and outputs the model keeps itself
     _NOT_SENT = frozenset({"territory", "personas", "segment_ids", "processes", "scenario", "network",
                            "persona_agents", "datacollector", "_metric_rows", "persona_rows", "flow_rows", "_streams",
-                           "timings", "_metrics_worker", "_worker_finalizer", "_metrics_pending", "rng", "random",
-                           "_rng", "_agents", "_agents_by_type", "_all_agents", "_user_step", "step",
+                           "timings", "_metrics_worker", "_worker_finalizer", "_metrics_pending", "metrics_block_bytes", "rng",
+                           "random", "_rng", "_agents", "_agents_by_type", "_all_agents", "_user_step", "step",
                            "_base_params"})
 
     def _metrics_state(self) -> tuple[dict[str, Any], list[Any]]:
@@ -385,6 +385,8 @@ class FabriqueModel(mesa.Model):
                 self.timings["metrics_background"] = self.timings.get("metrics_background", 0.0) + dt
         finally:
             if not self.running and self._metrics_worker is not None:
+                self.metrics_block_bytes = self._metrics_worker.block_bytes
+                self.timings["metrics_copy"] = self._metrics_worker.copy_s
                 self._worker_finalizer()          # closes the worker (once)
                 self._metrics_worker = None
 
