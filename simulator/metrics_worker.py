@@ -14,8 +14,8 @@ How (one worker per model, started when the model is built):
   each is copied once into a shared-memory block (``multiprocessing.
   shared_memory``), the rest of the pickle (a few kB) through a pipe;
 * the worker maps the block, unpickles the state without copying the
-  arrays, runs the same metric functions as in line, and sends the rows
-  back; the simulation meanwhile runs year t+1;
+  arrays, runs the same metric (and flow) functions as in line, and sends
+  the rows back; the simulation meanwhile runs year t+1;
 * before writing the block again (year t+1) the model waits for the rows
   of year t, so the worker never reads a block being written.
 
@@ -27,6 +27,7 @@ personas, scenario: sent once at start) are not copied each year.
 """
 from __future__ import annotations
 
+import functools
 import io
 import os
 import pickle
@@ -36,12 +37,16 @@ import subprocess
 import sys
 import time
 import traceback
+import types
 from multiprocessing import shared_memory
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+#: model attributes of these types are not sent (no metric function calls them; they may not pickle)
+CODE = (types.FunctionType, types.MethodType, types.BuiltinFunctionType, types.ModuleType, functools.partial)
 
 #: model attributes sent once when the worker starts (fixed during a run), by name
 STATIC = ("territory", "personas", "segment_ids", "scenario")
@@ -98,9 +103,9 @@ def _serve(conn) -> None:
                 snap = object.__new__(FabriqueModel)
                 snap.__dict__.update(static)
                 snap.__dict__.update(state)
-                rows, dt = FabriqueModel._compute_metrics(snap, events)
+                rows, flows, dt = FabriqueModel._compute_metrics(snap, events)
                 del snap, state, buffers, buf        # no view of the block may outlive this year
-                conn.send(("ok", rows, dt))
+                conn.send(("ok", rows, flows, dt))
             except Exception as exc:                 # noqa: BLE001 -- sent to the parent, raised there
                 try:
                     payload = pickle.dumps(exc)
@@ -167,15 +172,17 @@ class MetricsWorker:
             off += r.nbytes
         self._ensure(max(off, 1))
         dst = np.ndarray((self._shm.size,), dtype=np.uint8, buffer=self._shm.buf)
-        for (o, n), r in zip(layout, raws):
-            dst[o:o + n] = np.frombuffer(r, dtype=np.uint8)
-        del dst, raws, buffers
+        try:
+            for (o, n), r in zip(layout, raws):
+                dst[o:o + n] = np.frombuffer(r, dtype=np.uint8)
+        finally:
+            del dst, raws, buffers             # no view of the block may outlive the copy (the block can be freed)
         self.copy_s += time.perf_counter() - t
         self._conn.send((self._shm.name, out.getvalue(), layout, events))
         self._pending = True
 
-    def result(self) -> tuple[list[tuple], float]:
-        """The rows and worker seconds of the submitted year (re-raises the worker's error)."""
+    def result(self) -> tuple[list[tuple], list[tuple], float]:
+        """The metric rows, flow rows and worker seconds of the submitted year (re-raises the worker's error)."""
         if not self._pending:
             raise RuntimeError("MetricsWorker.result: nothing submitted")
         self._pending = False
@@ -184,7 +191,7 @@ class MetricsWorker:
         except EOFError:
             raise RuntimeError(f"metrics worker process died (exit code {self._proc.poll()})") from None
         if msg[0] == "ok":
-            return msg[1], msg[2]
+            return msg[1], msg[2], msg[3]
         exc = pickle.loads(msg[1]) if msg[1] is not None else None
         if isinstance(exc, BaseException):
             raise exc from RuntimeError(f"in the metrics worker process:\n{msg[2]}")
@@ -200,7 +207,10 @@ class MetricsWorker:
 
     def _release_block(self) -> None:
         if self._shm is not None:
-            self._shm.close()
+            try:
+                self._shm.close()
+            except BufferError:            # a view still held somewhere: the mapping goes with the process
+                pass
             try:
                 self._shm.unlink()
             except FileNotFoundError:

@@ -189,7 +189,7 @@ class FabriqueModel(mesa.Model):
                                                       key=lambda kv: self.segment_ids.index(kv[0]))}
         self._metric_rows: list[tuple] = []
         self.persona_rows: list[dict[str, Any]] = []
-        self.flow_rows: list[tuple] = []
+        self._flow_rows: list[tuple] = []
         self._last_population = self.population()
         self.datacollector = mesa.DataCollector(model_reporters={
             "year": "year", "population": lambda m: m.population(),
@@ -322,35 +322,40 @@ class FabriqueModel(mesa.Model):
         the state at this point and metrics draw no random numbers).
         ``metric_rows`` waits for the pending year.
         """
-        for mod in self.processes.values():
-            if hasattr(mod, "flows"):
-                self.flow_rows += [(self.year,) + r for r in mod.flows(self)]
         self.datacollector.collect(self)
         for agent in self.persona_agents.values():
             self.persona_rows.append(agent.record(self.year))
         self.wait_metrics()
         if not self.overlap_metrics:
-            self._metric_rows += self._compute_metrics(self, events)[0]
+            rows, flows, _ = self._compute_metrics(self, events)
+            self._metric_rows += rows
+            self._flow_rows += flows
             return
         state, unread = self._metrics_state()
         self._metrics_worker.submit(state, unread, events)
         self._metrics_pending = True
 
     @staticmethod
-    def _compute_metrics(model: "FabriqueModel", events: dict[str, float] | None) -> tuple[list[tuple], float]:
+    def _compute_metrics(model: "FabriqueModel", events: dict[str, float] | None
+                         ) -> tuple[list[tuple], list[tuple], float]:
+        """Metric rows and flow rows of the model's current year (pure functions of the state), and seconds."""
         t = time.perf_counter()
         g = M.Groups(model)
         rows = M.demography_metrics(model, g, events)
         rows += M.status_shares(model, g)
+        flows: list[tuple] = []
         for mod in model.processes.values():
             if hasattr(mod, "metrics"):
                 rows += mod.metrics(model, g)
-        return [(model.year,) + r for r in rows], time.perf_counter() - t
+            if hasattr(mod, "flows"):
+                flows += mod.flows(model)
+        y = (model.year,)
+        return [y + r for r in rows], [y + r for r in flows], time.perf_counter() - t
 
     #: attributes not sent to the metrics worker: fixed inputs sent once (metrics_worker.STATIC), run plumbing,
     #: and outputs the model keeps itself
     _NOT_SENT = frozenset({"territory", "personas", "segment_ids", "processes", "scenario", "network",
-                           "persona_agents", "datacollector", "_metric_rows", "persona_rows", "flow_rows", "_streams",
+                           "persona_agents", "datacollector", "_metric_rows", "persona_rows", "_flow_rows", "_streams",
                            "timings", "_metrics_worker", "_worker_finalizer", "_metrics_pending", "metrics_block_bytes", "rng",
                            "random", "_rng", "_agents", "_agents_by_type", "_all_agents", "_user_step", "step",
                            "_base_params"})
@@ -373,15 +378,17 @@ class FabriqueModel(mesa.Model):
                     obj = getattr(getattr(self, attr), field, None)
                     if obj is not None:
                         unread.append(obj)
-        return {k: v for k, v in self.__dict__.items() if k not in skip}, unread
+        from .metrics_worker import CODE
+        return {k: v for k, v in self.__dict__.items() if k not in skip and not isinstance(v, CODE)}, unread
 
     def wait_metrics(self) -> None:
         """Wait for the metric rows being computed in the background (re-raises its error)."""
         pending, self._metrics_pending = self._metrics_pending, False
         try:
             if pending:
-                rows, dt = self._metrics_worker.result()        # an error of the metric functions is raised here
+                rows, flows, dt = self._metrics_worker.result()   # an error of the metric functions is raised here
                 self._metric_rows += rows
+                self._flow_rows += flows
                 self.timings["metrics_background"] = self.timings.get("metrics_background", 0.0) + dt
         finally:
             if not self.running and self._metrics_worker is not None:
@@ -395,6 +402,12 @@ class FabriqueModel(mesa.Model):
         """Tidy metric rows (year, metric, group, value) of every collected year."""
         self.wait_metrics()
         return self._metric_rows
+
+    @property
+    def flow_rows(self) -> list[tuple]:
+        """Commuter flow rows (year, home pole, work pole, mode, commuters) of every collected year."""
+        self.wait_metrics()
+        return self._flow_rows
 
     def check_invariants(self, events: dict[str, float]) -> None:
         errors: list[str] = []

@@ -108,7 +108,7 @@ def test_compaction_drops_dead_rows_and_changes_no_outcome():
     m.run_model()
     p, h = m.persons, m.households
     assert (~p.alive).sum() > 0 and (~h.alive).sum() > 0
-    before_rows, _ = m._compute_metrics(m, None)
+    before_rows, before_flows, _ = m._compute_metrics(m, None)
     alive_pid = p.pid[p.alive]
     state = {k: v[p.alive].copy() for k, v in p.arrays().items() if k != "hh"}
     hh_pole = h.pole[p.hh[p.alive]].copy()
@@ -126,9 +126,11 @@ def test_compaction_drops_dead_rows_and_changes_no_outcome():
     for agent in m.persona_agents.values():
         assert agent.row == m.named[agent.persona_id]
         assert (p.hh[agent.members] == agent.household).all()
-    after_rows, _ = m._compute_metrics(m, None)
+    after_rows, after_flows, _ = m._compute_metrics(m, None)
     assert [r[:3] for r in after_rows] == [r[:3] for r in before_rows]
     np.testing.assert_allclose([r[3] for r in after_rows], [r[3] for r in before_rows], rtol=1e-9, equal_nan=True)
+    assert [r[:4] for r in after_flows] == [r[:4] for r in before_flows]
+    np.testing.assert_allclose([r[4] for r in after_flows], [r[4] for r in before_flows], rtol=1e-9)
     m.check_invariants({})
 
 
@@ -144,17 +146,18 @@ def test_person_ids_are_stable_and_never_reused():
     assert gone.size > 0 and (p.rows_of(gone) == -1).all()
 
 
-def test_metric_rows_are_the_same_with_or_without_the_background_process():
+def test_metric_and_flow_rows_are_the_same_with_or_without_the_background_process():
     runs = []
     for overlap in (True, False):
         m = FabriqueModel("fabrique2040", scale=0.005, seed=6, end_year=2022, overlap_metrics=overlap)
         m.run_model()
-        runs.append(m.metric_rows)
+        runs.append((m.metric_rows, m.flow_rows))
         if overlap:    # the worker process has been stopped and its shared block freed at the end of the run
             assert m._metrics_worker is None
-    a, b = runs
+    (a, fa), (b, fb) = runs
     assert [r[:3] for r in a] == [r[:3] for r in b]
     np.testing.assert_array_equal(np.array([r[3] for r in a]), np.array([r[3] for r in b]))
+    assert fa == fb and len(fa) > 0
 
 
 def test_an_error_in_the_metrics_process_is_raised_in_the_run():

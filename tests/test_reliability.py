@@ -26,7 +26,7 @@ from simulator.model import FabriqueModel, InvariantError
 SENTINELS = {"commute.time": "inf", "commute.cost_month": "inf", "commute.skims.time": "inf",
              "commute.skims.perceived": "inf", "commute.skims.cost_month": "inf", "mobility_state.u": "nan"}
 SKIP_ATTRS = {"territory", "personas", "persona_agents", "network", "datacollector", "processes", "_streams",
-              "scenario", "metric_rows", "persona_rows", "flow_rows", "random", "rng", "agents",
+              "scenario", "metric_rows", "persona_rows", "flow_rows", "_flow_rows", "_metric_rows", "random", "rng", "agents",
               "_agents", "_agents_by_type", "_all_agents", "params", "timings"}
 
 
