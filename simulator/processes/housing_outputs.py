@@ -178,7 +178,9 @@ def persona_extra(model, row: int, hh: int) -> dict[str, Any]:
     """Burden, access and what a dwelling of one's own would cost (Malika's worry) for one persona."""
     prm = model.params["housing"]
     p, h, st = model.persons, model.households, model.housing
-    mem = np.flatnonzero(p.hh == hh)
+    # the named households never change membership: their agents keep the member rows (no pass over all persons)
+    mem = next((a.members for a in getattr(model, "persona_agents", {}).values() if a.household == hh), None)
+    mem = np.flatnonzero(p.hh == hh) if mem is None else mem
     inc = float(p.income[mem[p.alive[mem]]].sum())
     b = float((h.housing_cost[hh] + h.energy_cost[hh]) / max(inc, 1.0))
     own = max(float(p.income[row]), 1.0)
