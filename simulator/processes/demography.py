@@ -197,7 +197,7 @@ def _transitions(model, prm, rng, ai: np.ndarray, age: np.ndarray, dead: np.ndar
     st = p.status.take(ai)              # status at the start of the transitions (this year's intake does not finish)
     st[dead] = -1                       # no status: the dead are not students (age -1 already excludes them elsewhere)
     # school leavers at 18: higher education or the labour market
-    leavers = ai[(st == S.CHILD) & (age >= 18)]
+    leavers = ai[np.flatnonzero((st == S.CHILD) & (age >= 18))]
     higher = rng.random(leavers.size) < prm["higher_ed_entry_rate"]
     to_higher, to_work = leavers[higher], leavers[~higher]
     p.status[to_higher] = S.STUDENT
@@ -217,9 +217,9 @@ def _transitions(model, prm, rng, ai: np.ndarray, age: np.ndarray, dead: np.ndar
     p.status[finish] = S.UNEMPLOYED
     # retirement
     r0, r1 = prm["retirement_age"]
-    lf = np.flatnonzero(age >= r0)
-    slf = st[lf]
-    lf = lf[(slf == S.EMPLOYED) | (slf == S.UNEMPLOYED) | (slf == S.INACTIVE)]
+    # the labour force past r0 in one boolean pass (EMPLOYED, UNEMPLOYED, INACTIVE are the codes 2-4)
+    assert (S.EMPLOYED, S.UNEMPLOYED, S.INACTIVE) == (2, 3, 4)
+    lf = np.flatnonzero((age >= r0) & (st >= S.EMPLOYED) & (st <= S.INACTIVE))
     in_lf = ai[lf]
     retire = in_lf[(rng.random(in_lf.size) < prm["retirement_rate"]) | (age[lf] >= r1)]
     pension = model.params["population"]["pension_median"]
@@ -278,12 +278,14 @@ def _draw(rng, target_persons: float, elig: np.ndarray, pref: np.ndarray, k: np.
         return np.zeros(0, dtype=np.int64)
     # Efraimidis-Spirakis weighted order without replacement, in its exponential form:
     # key = E / pref with E ~ Exp(1); the smallest keys come first. Dividing by 1 changes nothing, so only
-    # the preferred rows are divided (in place: same float32 quotients as E / pref).
+    # the preferred rows are divided, through an index (same float32 quotients as E / pref; ``where=``
+    # or an array of preferences cost 3x more)
     keys = rng.standard_exponential(elig.size, dtype=np.float32)
-    np.divide(keys, k, out=keys, where=pref)
+    pi = np.flatnonzero(pref)
+    keys[pi] = keys[pi] / k
     # sum of the preferences in float64, exact: every partial sum i*k + j is a multiple of k's float32
     # ulp below 2**53 of them for k in [1, 20] (the parameter's range), whatever the summation order
-    n_pref = np.count_nonzero(pref)
+    n_pref = pi.size
     if 1.0 <= k <= 20.0:
         pr_sum = n_pref * float(k) + (elig.size - n_pref)
     else:
