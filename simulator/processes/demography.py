@@ -62,18 +62,24 @@ def _protected_rows(model) -> np.ndarray:
 class _Households:
     """Living members and age of the oldest member per household row, kept up to date during the step.
 
-    Both are counted once, in one pass over the living rows after the
-    deaths (the dead may have been the oldest), then updated for each event
-    (births, emigration, new households) instead of being recounted over
-    every row.
+    Both are counted once, after the deaths (the dead may have been the
+    oldest), from the household rows and ages of the living non-archetype
+    rows already gathered by ``step`` (the rows that died carry age -1 and are
+    taken off the counts) plus the archetype rows; they are then updated for
+    each event (births, emigration, new households) instead of being
+    recounted over every row.
     """
 
-    def __init__(self, p, h) -> None:
-        al = np.flatnonzero(p.alive)
-        hh = p.hh[al]
+    def __init__(self, p, h, hh: np.ndarray, age: np.ndarray, dead_hh: np.ndarray, prot: np.ndarray) -> None:
+        """``hh``, ``age``: household row and age of the non-archetype rows alive at the start of the year
+        (age -1 for those that died, whose households are ``dead_hh``); ``prot``: archetype rows."""
+        prot = prot[p.alive[prot]]
         self.members = np.bincount(hh, minlength=h.n)
+        np.subtract.at(self.members, dead_hh, 1)
+        np.add.at(self.members, p.hh[prot], 1)
         self.oldest = np.zeros(h.n, dtype=np.int16)
-        np.maximum.at(self.oldest, hh, p.age[al])
+        np.maximum.at(self.oldest, hh, age)             # age -1 (the dead) never exceeds 0
+        np.maximum.at(self.oldest, p.hh[prot], p.age[prot])
 
     def grow(self, n: int) -> None:
         k = n - self.members.size
@@ -93,13 +99,15 @@ def step(model) -> dict[str, float]:
     prm: dict[str, Any] = model.params["demography"]
     rng: np.random.Generator = model.stream("demography")
     p, h = model.persons, model.households
+    prot = _protected_rows(model)
     free = p.alive.copy()
-    free[_protected_rows(model)] = False
+    free[prot] = False
 
     # --- ageing (one pass: True adds 1)
     p.age += free
     ai = np.flatnonzero(free)
-    age, sex = p.age[ai], p.sex[ai]
+    # (``take`` rather than ``[]``: the same rows, faster for a large index)
+    age, sex, hh = p.age.take(ai), p.sex.take(ai), p.hh.take(ai)
 
     # --- deaths (mortality by age from a table over ages, not a pass of exp over every row)
     ages = np.arange(int(p.age.max()) + 1 if p.n else 1, dtype=np.float64)
@@ -111,37 +119,41 @@ def step(model) -> dict[str, float]:
     cell *= ages.size
     cell += np.maximum(age, 0)
     q = qa.ravel().take(cell)
-    dead = rng.random(ai.size) < q                         # one draw per living, non-archetype person
+    dead = np.flatnonzero(rng.random(ai.size) < q)       # one draw per living, non-archetype person
     dies = ai[dead]
-    deaths = float(h.weight[p.hh[dies]].sum())
+    dead_hh = hh[dead]
+    deaths = float(h.weight[dead_hh].sum())
     _remove(model, dies)
-    hs = _Households(p, h)                                 # the living, after the deaths
-    _close_empty(h, p.hh[dies], hs.members)
-    live = ~dead                                           # the survivors among ai (only ``dies`` left)
-    ai, age, sex = ai[live], age[live], sex[live]
+    # The dead stay in ai, age and hh (dropping ~1 % of 2 M rows would cost a pass per array): their
+    # age becomes -1, which no age group below selects, and the transitions mark their status too.
+    age[dead] = -1
+    hs = _Households(p, h, hh, age, dead_hh, prot)       # the living, after the deaths
+    _close_empty(h, dead_hh, hs.members)
 
     # --- births (to living women 15-49 of non-protected households)
     fertile = np.flatnonzero((sex == 0) & (age >= 15) & (age <= 49))
     wi = ai[fertile]
     band = np.clip((age[fertile] - 15) // 5, 0, 6)
     f = np.asarray(prm["fertility_by_age"])[band] * prm["fertility_factor"]
-    mothers = wi[rng.random(wi.size) < f]
-    births = float(h.weight[p.hh[mothers]].sum())
+    born = np.flatnonzero(rng.random(wi.size) < f)
+    mothers = wi[born]
+    mothers_hh = hh[fertile[born]]
+    births = float(h.weight[mothers_hh].sum())
     if mothers.size:
         k = mothers.size
         baby = S.Persons(
             age=np.zeros(k, np.int16), sex=(rng.random(k) < 0.512).astype(np.int8),  # 105 boys per 100 girls,
-            hh=p.hh[mothers], segment=p.segment[mothers],
+            hh=mothers_hh, segment=p.segment[mothers],
             edu=np.zeros(k, np.int8), status=np.full(k, S.CHILD, np.int8),
             licence=np.zeros(k, bool), income=np.zeros(k, np.float32), alive=np.ones(k, bool))
         p.append(baby)
-        hs.members += np.bincount(baby.hh, minlength=h.n)
+        np.add.at(hs.members, baby.hh, 1)
 
     # --- life-course transitions (the living non-archetype adults; newborns are children)
-    _transitions(model, prm, rng, ai, age)
+    _transitions(model, prm, rng, ai, age, dead)
 
-    # --- young adults leaving the parental home (ai: still the living, ages unchanged since)
-    left_home = _leave_home(model, prm, rng, ai, age, hs)
+    # --- young adults leaving the parental home (ai, age, hh: unchanged since; the dead have age -1)
+    left_home = _leave_home(model, prm, rng, ai, age, hh, hs)
 
     # --- migration
     emigrants, immigrants = _migration(model, prm, rng, hs)
@@ -160,7 +172,7 @@ def _leave(model, rows: np.ndarray, members: np.ndarray) -> None:
         return
     _remove(model, rows)
     hh = model.persons.hh[rows]
-    members -= np.bincount(hh, minlength=members.size)
+    np.subtract.at(members, hh, 1)
     _close_empty(model.households, hh, members)
 
 
@@ -178,12 +190,14 @@ def _close_empty(h, hh: np.ndarray, members: np.ndarray) -> None:
     h.alive[hh[members[hh] == 0]] = False       # (a household listed more than once is closed once)
 
 
-def _transitions(model, prm, rng, ai: np.ndarray, age: np.ndarray) -> None:
-    """School leavers, students finishing, retirement; ``ai`` = living non-archetype rows, ``age`` their ages."""
+def _transitions(model, prm, rng, ai: np.ndarray, age: np.ndarray, dead: np.ndarray) -> None:
+    """School leavers, students finishing, retirement; ``ai`` = non-archetype rows alive at the start of the
+    year, ``age`` their ages, ``dead``: positions in ``ai`` of those who died this year (age -1)."""
     p = model.persons
-    st = p.status[ai]                   # status at the start of the transitions (this year's intake does not finish)
+    st = p.status.take(ai)              # status at the start of the transitions (this year's intake does not finish)
+    st[dead] = -1                       # no status: the dead are not students (age -1 already excludes them elsewhere)
     # school leavers at 18: higher education or the labour market
-    leavers = ai[(st == S.CHILD) & (age >= 18)]
+    leavers = ai[np.flatnonzero((st == S.CHILD) & (age >= 18))]
     higher = rng.random(leavers.size) < prm["higher_ed_entry_rate"]
     to_higher, to_work = leavers[higher], leavers[~higher]
     p.status[to_higher] = S.STUDENT
@@ -203,9 +217,9 @@ def _transitions(model, prm, rng, ai: np.ndarray, age: np.ndarray) -> None:
     p.status[finish] = S.UNEMPLOYED
     # retirement
     r0, r1 = prm["retirement_age"]
-    lf = np.flatnonzero(age >= r0)
-    slf = st[lf]
-    lf = lf[(slf == S.EMPLOYED) | (slf == S.UNEMPLOYED) | (slf == S.INACTIVE)]
+    # the labour force past r0 in one boolean pass (EMPLOYED, UNEMPLOYED, INACTIVE are the codes 2-4)
+    assert (S.EMPLOYED, S.UNEMPLOYED, S.INACTIVE) == (2, 3, 4)
+    lf = np.flatnonzero((age >= r0) & (st >= S.EMPLOYED) & (st <= S.INACTIVE))
     in_lf = ai[lf]
     retire = in_lf[(rng.random(in_lf.size) < prm["retirement_rate"]) | (age[lf] >= r1)]
     pension = model.params["population"]["pension_median"]
@@ -221,22 +235,22 @@ def _transitions(model, prm, rng, ai: np.ndarray, age: np.ndarray) -> None:
     p.income[new_seekers] = model.params["population"]["income_unemployed"] * prm["new_seeker_income_share"]
 
 
-def _leave_home(model, prm, rng, ai: np.ndarray, age: np.ndarray, hs: _Households) -> float:
+def _leave_home(model, prm, rng, ai: np.ndarray, age: np.ndarray, hh: np.ndarray, hs: _Households) -> float:
     """Young adults (18-29, not children, 16+ years younger than their household's oldest) found a household.
 
-    ``ai``: living non-archetype rows (no one has died since they were
-    selected), ``age``: their ages; the status is read after the transitions.
+    ``ai``: non-archetype rows alive at the start of the year, ``age`` their
+    ages (-1 for those who died), ``hh`` their households (no one has moved
+    since); the status is read after the transitions.
     """
     p, h = model.persons, model.households
     window = np.flatnonzero((age >= 18) & (age <= 29))
-    cand, cage = ai[window], age[window]
-    keep = p.status[cand] != S.CHILD
-    cand, cage = cand[keep], cage[keep]
-    cand = cand[hs.oldest[p.hh[cand]] - cage >= 16]
-    movers = cand[rng.random(cand.size) < prm["leave_home_rate"]]
+    cand, cage, chh = ai[window], age[window], hh[window]
+    keep = np.flatnonzero((p.status[cand] != S.CHILD) & (hs.oldest[chh] - cage >= 16))
+    cand, chh = cand[keep], chh[keep]
+    go = np.flatnonzero(rng.random(cand.size) < prm["leave_home_rate"])
+    movers, old_hh = cand[go], chh[go]
     if movers.size == 0:
         return 0.0
-    old_hh = p.hh[movers]
     k = movers.size
     new_h = S.Households(
         pole=h.pole[old_hh].copy(), weight=h.weight[old_hh].copy(), segment=p.segment[movers].copy(),
@@ -246,7 +260,7 @@ def _leave_home(model, prm, rng, ai: np.ndarray, age: np.ndarray, hs: _Household
         energy_cost=np.zeros(k, np.float32))
     rows = h.append(new_h)
     p.hh[movers] = rows.astype(np.int32)
-    hs.members -= np.bincount(old_hh, minlength=hs.members.size)   # the parents' oldest member stays (16+ years older)
+    np.subtract.at(hs.members, old_hh, 1)          # the parents' oldest member stays (16+ years older)
     hs.grow(h.n)
     hs.members[rows] = 1
     hs.oldest[rows] = p.age[movers]
@@ -254,34 +268,60 @@ def _leave_home(model, prm, rng, ai: np.ndarray, age: np.ndarray, hs: _Household
     return float(h.weight[rows].sum())
 
 
-def _draw(rng, target_persons: float, elig: np.ndarray, pr: np.ndarray, r_elig: np.ndarray,
-          real: np.ndarray) -> np.ndarray:
-    """Household rows drawn among ``elig`` with probability proportional to ``pr`` (float32, one per
-    eligible row), without replacement, until their persons (``r_elig``) reach the target (the last
-    one by stochastic rounding, so the expectation is exact). ``real``: persons per household row."""
+def _draw(rng, target_persons: float, elig: np.ndarray, pref: np.ndarray, k: np.float32, r_mean: float,
+          r_elig: np.ndarray, real: np.ndarray) -> np.ndarray:
+    """Household rows drawn among ``elig`` with probability proportional to their preference (``k`` where
+    the boolean ``pref`` is set, 1 elsewhere; float32), without replacement, until their persons
+    (``r_elig``, mean ``r_mean``) reach the target (the last one by stochastic rounding, so the expectation
+    is exact). ``real``: persons per household row."""
     if target_persons <= 0 or elig.size == 0:
         return np.zeros(0, dtype=np.int64)
     # Efraimidis-Spirakis weighted order without replacement, in its exponential form:
-    # key = E / pref with E ~ Exp(1); the smallest keys come first
-    keys = rng.standard_exponential(elig.size, dtype=np.float32) / pr
+    # key = E / pref with E ~ Exp(1); the smallest keys come first. Dividing by 1 changes nothing, so only
+    # the preferred rows are divided, through an index (same float32 quotients as E / pref; ``where=``
+    # or an array of preferences cost 3x more)
+    keys = rng.standard_exponential(elig.size, dtype=np.float32)
+    pi = np.flatnonzero(pref)
+    keys[pi] = keys[pi] / k
+    # sum of the preferences in float64, exact: every partial sum i*k + j is a multiple of k's float32
+    # ulp below 2**53 of them for k in [1, 20] (the parameter's range), whatever the summation order
+    n_pref = pi.size
+    if 1.0 <= k <= 20.0:
+        pr_sum = n_pref * float(k) + (elig.size - n_pref)
+    else:
+        pr_sum = float(np.where(pref, k, np.float32(1.0)).sum(dtype=np.float64))
     # only the head of the order is needed: the keys below a threshold tau (P(key < tau) ~ pref x tau),
     # sorted; tau doubles until the persons they hold reach the target (same result as a full sort)
-    need = 4.0 * target_persons / max(float(r_elig.mean()), 1e-12) + 1024
-    tau = np.float32(need / max(float(pr.sum(dtype=np.float64)), 1e-12))
+    need = 4.0 * target_persons / max(r_mean, 1e-12) + 1024
+    tau = np.float32(need / max(pr_sum, 1e-12))
     while True:
         part = np.flatnonzero(keys < tau)
-        head = part[np.argsort(keys[part], kind="stable")]
+        head = part[_stable_order(keys[part])]
         cum = np.cumsum(r_elig[head])
         if part.size == elig.size or (cum.size and cum[-1] > target_persons):
             break
         tau = np.float32(tau * 2)
     order = elig[head]
-    k = int(np.searchsorted(cum, target_persons))
-    if k < order.size:
-        prev = cum[k - 1] if k > 0 else 0.0
-        if rng.random() < (target_persons - prev) / max(real[order[k]], 1e-12):
-            k += 1
-    return order[:k]
+    n = int(np.searchsorted(cum, target_persons))
+    if n < order.size:
+        prev = cum[n - 1] if n > 0 else 0.0
+        if rng.random() < (target_persons - prev) / max(real[order[n]], 1e-12):
+            n += 1
+    return order[:n]
+
+
+def _stable_order(keys: np.ndarray) -> np.ndarray:
+    """``np.argsort(keys, kind="stable")`` for float32 keys >= 0 (no NaN), about twice as fast: the bits of
+    such a float, read as an integer, sort in the same order, so one int64 (bits, position) per key is
+    sorted; keys are distinct there, so any sort gives the stable order."""
+    if keys.size >= 2**31 or not (keys.size == 0 or keys.min() >= 0):
+        return np.argsort(keys, kind="stable")
+    packed = keys.view(np.int32).astype(np.int64)
+    packed <<= 32
+    packed |= np.arange(keys.size, dtype=np.int64)
+    packed.sort()
+    packed &= 0xFFFFFFFF
+    return packed
 
 
 def _migration(model, prm, rng, hs: _Households) -> tuple[float, float]:
@@ -305,23 +345,22 @@ def _migration(model, prm, rng, hs: _Households) -> tuple[float, float]:
     young = (old_e >= a0) & (old_e <= a1)
     r0, r1 = prm["immigrant_retiree_age"]
     retirees = (old_e >= r0) & (old_e <= r1)
-    k, one = np.float32(prm["migrant_age_preference"]), np.float32(1.0)
-    pref_out = np.where(young, k, one)
-    pref_in = np.where(young | retirees, k, one)
+    k = np.float32(prm["migrant_age_preference"])
+    r_mean = float(r_elig.mean())
 
     out_total = prm["gross_emigration_rate"] * pop
     in_total = out_total + prm["net_migration"]
     # immigrants: clones of households with young reference persons (drawn before emigration)
-    donors = _draw(rng, in_total, elig, pref_in, r_elig, real)
-    out_hh = _draw(rng, out_total, elig, pref_out, r_elig, real)
+    donors = _draw(rng, in_total, elig, young | retirees, k, r_mean, r_elig, real)
+    out_hh = _draw(rng, out_total, elig, young, k, r_mean, r_elig, real)
     # per household: bit 1 = emigrates, bit 2 = donor; per living person: the code of its household
     code = np.zeros(h.n, dtype=np.int8)
     code[out_hh] = 1
     code[donors] += 2
-    pc = code[p.hh]
-    pc *= p.alive
-    drawn = np.flatnonzero(pc)      # few rows: split them by code
-    dc = pc[drawn]
+    # (a boolean per person first: gathering and scanning booleans is ~3x faster than int8 codes)
+    drawn = np.flatnonzero((code != 0).take(p.hh))
+    drawn = drawn[p.alive[drawn]]   # few rows: split them by code
+    dc = code[p.hh[drawn]]
     leaving = drawn[(dc & 1) != 0]
     src = drawn[dc == 2]            # living members of donors (not those of a donor that also emigrates)
     emigrants = float(h.weight[p.hh[leaving]].sum())
