@@ -369,15 +369,15 @@ class FabriqueModel(mesa.Model):
         """
         skip = set(self._NOT_SENT)
         unread: list[Any] = []
-        for mod in self.processes.values():
-            for path in getattr(mod, "METRICS_UNREAD", ()):
-                attr, _, field = path.partition(".")
-                if not field:
-                    skip.add(attr)
-                elif hasattr(self, attr):
-                    obj = getattr(getattr(self, attr), field, None)
-                    if obj is not None:
-                        unread.append(obj)
+        for path in [p for mod in self.processes.values() for p in getattr(mod, "METRICS_UNREAD", ())] + \
+                ["persons.pid"]:             # the stable ids: no metric reads them
+            attr, _, field = path.partition(".")
+            if not field:
+                skip.add(attr)
+            elif hasattr(self, attr):
+                obj = getattr(getattr(self, attr), field, None)
+                if obj is not None:
+                    unread.append(obj)
         from .metrics_worker import CODE
         return {k: v for k, v in self.__dict__.items() if k not in skip and not isinstance(v, CODE)}, unread
 
