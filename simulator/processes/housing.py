@@ -424,7 +424,7 @@ def _movers(model, prm, rng, facts: Facts, b: np.ndarray | None = None, workers:
     workers = p.alive & (p.job_pole >= 0) if workers is None else workers
     far = workers & (p.commute_min > prm["long_commute_min"])
     hh_far = np.zeros(h.n, dtype=bool)
-    hh_far[p.hh[far]] = True
+    hh_far[p.hh[np.flatnonzero(far)]] = True
     elderly = facts.oldest >= prm["elderly_age"]
     # the yearly move probability depends only on (tenure, overcrowded, heavy burden, long commute, elderly):
     # it is computed for the 4 x 2^4 combinations, with the same float operations per household as
@@ -455,13 +455,13 @@ def _commute_matrix(model, movers, modes, T, cand, workers: np.ndarray | None = 
     sequential sum per mover). ``workers``: mask of living persons with a job pole.
     """
     p, h = model.persons, model.households
-    is_mover = np.zeros(h.n, dtype=bool)
-    is_mover[movers] = True
+    # position of each household among the movers (-1: not a mover), read for each worker (no search)
+    pos = np.full(h.n, -1, dtype=np.int32)
+    pos[movers] = np.arange(movers.size, dtype=np.int32)
     wk = np.flatnonzero(p.alive & (p.job_pole >= 0) if workers is None else workers)
-    hw = p.hh[wk]
-    sel = is_mover[hw]
-    wk = wk[sel]
-    mi = np.searchsorted(movers, hw[sel])                     # position of the worker's household among movers
+    mi = pos[p.hh[wk]]
+    sel = np.flatnonzero(mi >= 0)
+    wk, mi = wk[sel], mi[sel].astype(np.int64)
     k, m = cand.shape
     if wk.size == 0:
         return np.zeros(cand.shape)
