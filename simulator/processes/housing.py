@@ -533,12 +533,16 @@ def _market(model, prm, rng, facts: Facts, events: dict[str, float], b: np.ndarr
     x -= dist.reshape(-1)[((modes * n_p + origin) * n_p)[:, None] + cand]
     x += waff.reshape(-1)[(seg * n_p)[:, None] + cand]
     x -= prm["beta_move_cost"]
-    np.add(x, prm["beta_same_pole"], out=x, where=cand == origin[:, None])   # (+ 0 elsewhere: x is never -0 here)
-    base = x.astype(np.float32)
+    # + b_same where the candidate is the current pole: column 0, and the draws that hit it
+    x[:, 0] += prm["beta_same_pole"]
+    r_same, c_same = np.nonzero(cand[:, 1:] == origin[:, None])
+    x[r_same, c_same + 1] += prm["beta_same_pole"]
     corr = (-np.log(np.maximum((m - 1) * q, 1e-12))).astype(np.float32)        # [pole]
-    base[:, 1:] += corr[cand[:, 1:]]
-    base[:, 0] += np.float32(0.0)                  # as adding a zero correction (-0.0 becomes 0.0)
-    del x
+    corr_c = corr[cand]
+    corr_c[:, 0] = 0.0                             # the current pole: a zero correction (-0.0 becomes 0.0)
+    # float32(x) + correction in one pass (x rounded to float32 on input, as x.astype(np.float32))
+    base = np.add(x, corr_c, dtype=np.float32, casting="same_kind")
+    del x, corr_c
     # monthly costs of each option [mover, candidate] for the preferred and the other size:
     # mortgage (linear in the principal) + charges + energy, or rent net of aid + energy
     m2 = np.asarray(prm["dwelling_m2"])
@@ -563,6 +567,7 @@ def _market(model, prm, rng, facts: Facts, events: dict[str, float], b: np.ndarr
     mb, bb = prm["max_burden_accept"], np.float32(prm["beta_burden"])
     crowd_pen = np.float32(prm["beta_overcrowded"]) * np.float32(1.0)
     gumbel = _gumbel32(rng, (k, m, 2))
+    cand2 = cand * 2                                  # pole * 2: the flat (pole, size) index without the size
     def utilities(other: bool, r: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Utilities with their taste shocks, -inf where the option is not affordable, [mover, candidate,
         tenure], of the preferred size (``other`` False) or the other one, for movers ``r`` (None: all);
@@ -570,30 +575,30 @@ def _market(model, prm, rng, facts: Facts, events: dict[str, float], b: np.ndarr
         sub = partial(_take, r)
         nd = sub(need)
         sz = (1 - nd if other else nd)[:, None]
-        fi = sub(cand) * 2 + sz                                                # [mover, cand] pole * 2 + size
+        fi = sub(cand2) + sz                                                   # [mover, cand] pole * 2 + size
         u = np.empty(fi.shape + (2,), dtype=np.float32)
         f = np.empty(fi.shape + (2,), dtype=bool)
+        b32 = np.empty(fi.shape, dtype=np.float32)
         inc_r = sub(inc2)
+        # burdens: the float64 quotient rounded to float32 on output (as .astype(np.float32) of it)
+        div32 = partial(np.divide, out=b32, dtype=np.float64, casting="same_kind")
         # owner: (mortgage + charges + energy) / income, affordable below max burden and max debt ratio
+        # (and for households not older than max_buy_age: the others' owner options are set below)
         li = fi + (sub(case) * (2 * n_p))[:, None]
-        bur = own_tab[li]
-        bur /= inc_r
-        b32 = bur.astype(np.float32)
+        div32(own_tab[li], inc_r)
         np.less_equal(b32, mb, out=f[:, :, 0])
-        ok = np.less_equal(loan_tab[li], sub(debt_cap))
-        ok &= sub(young_ok)
-        f[:, :, 0] &= ok
+        f[:, :, 0] &= np.less_equal(loan_tab[li], sub(debt_cap))
+        f[np.flatnonzero(~sub(young_ok)[:, 0]), :, 0] = False
         base_r = sub(base)
-        u[:, :, 0] = base_r - bb * b32
+        np.subtract(base_r, np.multiply(b32, bb, out=b32), out=u[:, :, 0])     # base - b_burden burden
         u[:, :, 0] += np.float32(prm["beta_owner"])
         # private rent: (rent net of aid + energy) / income
         bur = rent[fi]
         bur *= sub(keep)
         bur += en[sz]
-        bur /= inc_r
-        b32 = bur.astype(np.float32)
+        div32(bur, inc_r)
         np.less_equal(b32, mb, out=f[:, :, 1])
-        u[:, :, 1] = base_r - bb * b32
+        np.subtract(base_r, np.multiply(b32, bb, out=b32), out=u[:, :, 1])
         crowded = np.flatnonzero((sz[:, 0] == 0) & sub(big))    # a small unit for 3+ persons (0 elsewhere)
         u[crowded] -= crowd_pen
         u += sub(gumbel)

@@ -50,7 +50,8 @@ def household_facts(p, h, prm=None) -> Facts:
     age = p.age[al]
     n = h.n
     members = np.bincount(hh, minlength=n)
-    kids = np.bincount(hh[age < 14], minlength=n)      # members under 14 (fewer than adults: a shorter count)
+    # members under 14 (fewer than adults: a shorter count), their rows found on the whole columns
+    kids = np.bincount(p.hh[np.flatnonzero(p.alive & (p.age < 14))], minlength=n)
     adults = members - kids
     income = np.bincount(hh, weights=p.income[al], minlength=n)
     cu = _consumption_units(adults, kids)
@@ -172,7 +173,25 @@ def place_uniform(cells: np.ndarray, w: np.ndarray, u: np.ndarray, vacant: np.nd
     if c.max() >= 1 << 10:
         return place(cells, w, u, vacant)
     key = (c << 53) | ((1 << 53) - 1 - (u * 2.0 ** 53).astype(np.int64))
-    return _take_in_order(cells, w, vacant, stable_argsort(key))
+    return _take_in_order(cells, w, vacant, _order_packed(key, int(c.max()).bit_length() + 53))
+
+
+def _order_packed(key: np.ndarray, key_bits: int) -> np.ndarray:
+    """``stable_argsort(key)`` for non-negative keys below 2^key_bits, by a sort of values (cheaper than an
+    argsort): the row number is packed in the low bits under the key's leading bits. Where two keys agree on
+    the bits kept, the packed order may not be the key order: the exact argsort is taken then (rare)."""
+    ib = max(int(key.size - 1).bit_length(), 1)
+    drop = key_bits + ib - 63                       # low bits of the key left out to make room for the row
+    if drop <= 0 or drop >= key_bits:
+        return stable_argsort(key)
+    packed = key >> drop
+    packed <<= ib
+    packed |= np.arange(key.size, dtype=np.int64)
+    packed.sort()
+    hi = packed >> ib
+    if np.any(hi[1:] == hi[:-1]):
+        return stable_argsort(key)
+    return packed & ((1 << ib) - 1)
 
 
 def stable_argsort(a: np.ndarray) -> np.ndarray:
