@@ -419,7 +419,8 @@ def _movers(model, prm, rng, facts: Facts, b: np.ndarray | None = None, workers:
     p, h = model.persons, model.households
     live = facts.live
     ten = h.tenure
-    overcrowded = (h.size_class == 0) & (facts.members >= prm["large_need_members"]) & (ten != S.NO_DWELLING)
+    # (no need to exclude households without a dwelling: they always search, whatever the other flags)
+    overcrowded = (h.size_class == 0) & (facts.members >= prm["large_need_members"])
     heavy = (burden(model, facts) if b is None else b) > prm["burden_move_threshold"]
     workers = p.alive & (p.job_pole >= 0) if workers is None else workers
     far = workers & (p.commute_min > prm["long_commute_min"])
@@ -437,13 +438,16 @@ def _movers(model, prm, rng, facts: Facts, b: np.ndarray | None = None, workers:
     q = q * np.where(flag, 1 - prm["burden_move_rate"], 1.0).reshape(1, 2, 1, 1, 1)
     q = q * np.where(flag, 1 - prm["long_commute_move_rate"], 1.0).reshape(1, 1, 2, 1, 1)
     pr = 1 - q
-    pr = np.where(flag.reshape(1, 1, 1, 2, 1), pr * prm["elderly_move_factor"], pr).reshape(-1)
+    pr = np.where(flag.reshape(1, 1, 1, 2, 1), pr * prm["elderly_move_factor"], pr)
+    pr[..., S.NO_DWELLING] = 2.0                    # households without a dwelling always search (u < 2)
+    pr = pr.reshape(-1)
     code = ten.astype(np.uint8)                     # ((crowd * 2 + heavy) * 2 + far) * 2 + elderly) * 4 + tenure
     code += elderly.view(np.uint8) << 2
     code += hh_far.view(np.uint8) << 3
     code += heavy.view(np.uint8) << 4
     code += overcrowded.view(np.uint8) << 5
-    move = live & ((rng.random(h.n) < pr[code]) | (ten == S.NO_DWELLING))
+    move = rng.random(h.n) < pr[code]
+    move &= live
     return np.flatnonzero(move)
 
 
