@@ -656,10 +656,10 @@ def _market(model, prm, rng, facts: Facts, events: dict[str, float], b: np.ndarr
                 v = np.ascontiguousarray(vac3[:, t_]).reshape(-1)                  # [pole * 2 + size]
                 np.greater_equal(v[sub(fi_pref)], wc, out=use_pref[:, :, t_])    # a unit of the preferred size
                 np.greater_equal(v[sub(fi_oth)], wc, out=use_oth[:, :, t_])      # one of the other size only
-            use_oth &= ~use_pref
+            np.greater(use_oth, use_pref, out=use_oth)                          # use_oth & ~use_pref
             u = np.where(use_pref, sub(g_pref), np.where(use_oth, sub(g_oth), -np.inf))
             if any_rejected:
-                u[sub(rejected)] = -np.inf
+                np.copyto(u, np.float32(-np.inf), where=sub(rejected))     # (cheaper than a boolean index)
         u = u.reshape(idx.size, -1)
         best = np.argmax(u, axis=1)
         stay = u[np.arange(idx.size), best] <= u_stay[idx]
