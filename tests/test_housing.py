@@ -220,3 +220,28 @@ def test_tracked_occupancy_equals_recount():
     finally:
         HS.occupied = orig
     assert checks and all(checks)
+
+
+def test_packed_order_and_consumption_table_equal_reference():
+    from simulator.processes.housing_market import _consumption_units, _order_packed, stable_argsort
+    r = np.random.default_rng(5)
+    for n in (1, 2, 7, 3000, 140000):
+        c = r.integers(0, 600, n)
+        u = r.random(n)
+        for uu in (u, np.round(u, 3)):                            # distinct keys, then many ties
+            key = (c << 53) | ((1 << 53) - 1 - (uu * 2.0 ** 53).astype(np.int64))
+            bits = int(c.max()).bit_length() + 53
+            assert np.array_equal(_order_packed(key, bits), np.argsort(key, kind="stable"))
+            assert np.array_equal(stable_argsort(key), np.argsort(key, kind="stable"))
+    adults, kids = r.integers(0, 9, 5000), r.integers(0, 7, 5000)
+    assert np.array_equal(_consumption_units(adults, kids), S.consumption_units(adults, kids))
+
+
+def test_facts_with_support_equal_two_step_facts():
+    from simulator.processes.housing_market import household_facts, with_family_support
+    m = FabriqueModel("baseline", scale=SCALE, seed=2, end_year=2018)
+    prm = m.params["housing"]
+    a = household_facts(m.persons, m.households, prm)
+    b = with_family_support(household_facts(m.persons, m.households), prm)
+    for name in ("members", "adults", "kids", "income", "cu", "oldest", "live", "income_cu"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name

@@ -419,12 +419,13 @@ def _movers(model, prm, rng, facts: Facts, b: np.ndarray | None = None, workers:
     p, h = model.persons, model.households
     live = facts.live
     ten = h.tenure
-    overcrowded = (h.size_class == 0) & (facts.members >= prm["large_need_members"]) & (ten != S.NO_DWELLING)
+    # (no need to exclude households without a dwelling: they always search, whatever the other flags)
+    overcrowded = (h.size_class == 0) & (facts.members >= prm["large_need_members"])
     heavy = (burden(model, facts) if b is None else b) > prm["burden_move_threshold"]
     workers = p.alive & (p.job_pole >= 0) if workers is None else workers
     far = workers & (p.commute_min > prm["long_commute_min"])
     hh_far = np.zeros(h.n, dtype=bool)
-    hh_far[p.hh[far]] = True
+    hh_far[p.hh[np.flatnonzero(far)]] = True
     elderly = facts.oldest >= prm["elderly_age"]
     # the yearly move probability depends only on (tenure, overcrowded, heavy burden, long commute, elderly):
     # it is computed for the 4 x 2^4 combinations, with the same float operations per household as
@@ -437,13 +438,16 @@ def _movers(model, prm, rng, facts: Facts, b: np.ndarray | None = None, workers:
     q = q * np.where(flag, 1 - prm["burden_move_rate"], 1.0).reshape(1, 2, 1, 1, 1)
     q = q * np.where(flag, 1 - prm["long_commute_move_rate"], 1.0).reshape(1, 1, 2, 1, 1)
     pr = 1 - q
-    pr = np.where(flag.reshape(1, 1, 1, 2, 1), pr * prm["elderly_move_factor"], pr).reshape(-1)
+    pr = np.where(flag.reshape(1, 1, 1, 2, 1), pr * prm["elderly_move_factor"], pr)
+    pr[..., S.NO_DWELLING] = 2.0                    # households without a dwelling always search (u < 2)
+    pr = pr.reshape(-1)
     code = ten.astype(np.uint8)                     # ((crowd * 2 + heavy) * 2 + far) * 2 + elderly) * 4 + tenure
     code += elderly.view(np.uint8) << 2
     code += hh_far.view(np.uint8) << 3
     code += heavy.view(np.uint8) << 4
     code += overcrowded.view(np.uint8) << 5
-    move = live & ((rng.random(h.n) < pr[code]) | (ten == S.NO_DWELLING))
+    move = rng.random(h.n) < pr[code]
+    move &= live
     return np.flatnonzero(move)
 
 
@@ -455,13 +459,13 @@ def _commute_matrix(model, movers, modes, T, cand, workers: np.ndarray | None = 
     sequential sum per mover). ``workers``: mask of living persons with a job pole.
     """
     p, h = model.persons, model.households
-    is_mover = np.zeros(h.n, dtype=bool)
-    is_mover[movers] = True
+    # position of each household among the movers (-1: not a mover), read for each worker (no search)
+    pos = np.full(h.n, -1, dtype=np.int32)
+    pos[movers] = np.arange(movers.size, dtype=np.int32)
     wk = np.flatnonzero(p.alive & (p.job_pole >= 0) if workers is None else workers)
-    hw = p.hh[wk]
-    sel = is_mover[hw]
-    wk = wk[sel]
-    mi = np.searchsorted(movers, hw[sel])                     # position of the worker's household among movers
+    mi = pos[p.hh[wk]]
+    sel = np.flatnonzero(mi >= 0)
+    wk, mi = wk[sel], mi[sel].astype(np.int64)
     k, m = cand.shape
     if wk.size == 0:
         return np.zeros(cand.shape)
@@ -533,12 +537,16 @@ def _market(model, prm, rng, facts: Facts, events: dict[str, float], b: np.ndarr
     x -= dist.reshape(-1)[((modes * n_p + origin) * n_p)[:, None] + cand]
     x += waff.reshape(-1)[(seg * n_p)[:, None] + cand]
     x -= prm["beta_move_cost"]
-    np.add(x, prm["beta_same_pole"], out=x, where=cand == origin[:, None])   # (+ 0 elsewhere: x is never -0 here)
-    base = x.astype(np.float32)
+    # + b_same where the candidate is the current pole: column 0, and the draws that hit it
+    x[:, 0] += prm["beta_same_pole"]
+    r_same, c_same = np.nonzero(cand[:, 1:] == origin[:, None])
+    x[r_same, c_same + 1] += prm["beta_same_pole"]
     corr = (-np.log(np.maximum((m - 1) * q, 1e-12))).astype(np.float32)        # [pole]
-    base[:, 1:] += corr[cand[:, 1:]]
-    base[:, 0] += np.float32(0.0)                  # as adding a zero correction (-0.0 becomes 0.0)
-    del x
+    corr_c = corr[cand]
+    corr_c[:, 0] = 0.0                             # the current pole: a zero correction (-0.0 becomes 0.0)
+    # float32(x) + correction in one pass (x rounded to float32 on input, as x.astype(np.float32))
+    base = np.add(x, corr_c, dtype=np.float32, casting="same_kind")
+    del x, corr_c
     # monthly costs of each option [mover, candidate] for the preferred and the other size:
     # mortgage (linear in the principal) + charges + energy, or rent net of aid + energy
     m2 = np.asarray(prm["dwelling_m2"])
@@ -563,6 +571,7 @@ def _market(model, prm, rng, facts: Facts, events: dict[str, float], b: np.ndarr
     mb, bb = prm["max_burden_accept"], np.float32(prm["beta_burden"])
     crowd_pen = np.float32(prm["beta_overcrowded"]) * np.float32(1.0)
     gumbel = _gumbel32(rng, (k, m, 2))
+    cand2 = cand * 2                                  # pole * 2: the flat (pole, size) index without the size
     def utilities(other: bool, r: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Utilities with their taste shocks, -inf where the option is not affordable, [mover, candidate,
         tenure], of the preferred size (``other`` False) or the other one, for movers ``r`` (None: all);
@@ -570,30 +579,30 @@ def _market(model, prm, rng, facts: Facts, events: dict[str, float], b: np.ndarr
         sub = partial(_take, r)
         nd = sub(need)
         sz = (1 - nd if other else nd)[:, None]
-        fi = sub(cand) * 2 + sz                                                # [mover, cand] pole * 2 + size
+        fi = sub(cand2) + sz                                                   # [mover, cand] pole * 2 + size
         u = np.empty(fi.shape + (2,), dtype=np.float32)
         f = np.empty(fi.shape + (2,), dtype=bool)
+        b32 = np.empty(fi.shape, dtype=np.float32)
         inc_r = sub(inc2)
+        # burdens: the float64 quotient rounded to float32 on output (as .astype(np.float32) of it)
+        div32 = partial(np.divide, out=b32, dtype=np.float64, casting="same_kind")
         # owner: (mortgage + charges + energy) / income, affordable below max burden and max debt ratio
+        # (and for households not older than max_buy_age: the others' owner options are set below)
         li = fi + (sub(case) * (2 * n_p))[:, None]
-        bur = own_tab[li]
-        bur /= inc_r
-        b32 = bur.astype(np.float32)
+        div32(own_tab[li], inc_r)
         np.less_equal(b32, mb, out=f[:, :, 0])
-        ok = np.less_equal(loan_tab[li], sub(debt_cap))
-        ok &= sub(young_ok)
-        f[:, :, 0] &= ok
+        f[:, :, 0] &= np.less_equal(loan_tab[li], sub(debt_cap))
+        f[np.flatnonzero(~sub(young_ok)[:, 0]), :, 0] = False
         base_r = sub(base)
-        u[:, :, 0] = base_r - bb * b32
+        np.subtract(base_r, np.multiply(b32, bb, out=b32), out=u[:, :, 0])     # base - b_burden burden
         u[:, :, 0] += np.float32(prm["beta_owner"])
         # private rent: (rent net of aid + energy) / income
         bur = rent[fi]
         bur *= sub(keep)
         bur += en[sz]
-        bur /= inc_r
-        b32 = bur.astype(np.float32)
+        div32(bur, inc_r)
         np.less_equal(b32, mb, out=f[:, :, 1])
-        u[:, :, 1] = base_r - bb * b32
+        np.subtract(base_r, np.multiply(b32, bb, out=b32), out=u[:, :, 1])
         crowded = np.flatnonzero((sz[:, 0] == 0) & sub(big))    # a small unit for 3+ persons (0 elsewhere)
         u[crowded] -= crowd_pen
         u += sub(gumbel)
@@ -647,10 +656,10 @@ def _market(model, prm, rng, facts: Facts, events: dict[str, float], b: np.ndarr
                 v = np.ascontiguousarray(vac3[:, t_]).reshape(-1)                  # [pole * 2 + size]
                 np.greater_equal(v[sub(fi_pref)], wc, out=use_pref[:, :, t_])    # a unit of the preferred size
                 np.greater_equal(v[sub(fi_oth)], wc, out=use_oth[:, :, t_])      # one of the other size only
-            use_oth &= ~use_pref
+            np.greater(use_oth, use_pref, out=use_oth)                          # use_oth & ~use_pref
             u = np.where(use_pref, sub(g_pref), np.where(use_oth, sub(g_oth), -np.inf))
             if any_rejected:
-                u[sub(rejected)] = -np.inf
+                np.copyto(u, np.float32(-np.inf), where=sub(rejected))     # (cheaper than a boolean index)
         u = u.reshape(idx.size, -1)
         best = np.argmax(u, axis=1)
         stay = u[np.arange(idx.size), best] <= u_stay[idx]

@@ -37,7 +37,10 @@ def _back_to_parents(model) -> float:
     target[back] = par[back]
     is_back = np.zeros(h.n, dtype=bool)
     is_back[back] = True
-    mem = np.flatnonzero(is_back[p.hh] & p.alive)
+    # their living members: only persons of households numbered from the first returning one can be
+    # (an integer comparison over the persons, then lookups on those few rows; the same rows in order)
+    cand = np.flatnonzero(p.hh >= back[0])
+    mem = cand[is_back[p.hh[cand]] & p.alive[cand]]
     p.hh[mem] = target[p.hh[mem]].astype(np.int32)
     h.alive[back] = False
     if st._live is not None:
@@ -61,14 +64,15 @@ def _update_queue(model, prm, rng, facts: Facts, initial: bool = False, b: np.nd
     overcrowded = (h.size_class == 0) & (facts.members >= prm["large_need_members"])
     need = eligible & (h.tenure != S.SOCIAL_RENT) & (
         (b > prm["queue_burden_threshold"]) | (h.condition != 0) | overcrowded | (h.tenure == S.NO_DWELLING))
-    leave = st.in_queue & ~need
+    # (row indices rather than boolean masks: the queue is a small share of the households)
+    leave = np.flatnonzero(st.in_queue & ~need)
     st.in_queue[leave] = False
     h.years_waiting[leave] = 0.0
     if not initial:
-        np.add(h.years_waiting, np.float32(1.0), out=h.years_waiting, where=st.in_queue[: h.n])
-    join = need & ~st.in_queue & (rng.random(h.n) < prm["queue_application_rate"])
+        h.years_waiting[np.flatnonzero(st.in_queue[: h.n])] += np.float32(1.0)
+    join = np.flatnonzero(need & ~st.in_queue & (rng.random(h.n) < prm["queue_application_rate"]))
     st.in_queue[join] = True
-    h.years_waiting[join] = rng.exponential(prm["initial_wait_years"], join.sum()) if initial else 0.0
+    h.years_waiting[join] = rng.exponential(prm["initial_wait_years"], join.size) if initial else 0.0
 
 
 

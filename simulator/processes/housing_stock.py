@@ -142,16 +142,27 @@ def convert(model, rng, amount: np.ndarray, src: int, dst: int, occupying: np.nd
         occupying = st.live_mask(model) & (h.tenure != S.NO_DWELLING)
     rows = np.flatnonzero(occupying & (h.condition == src))
     if st._cell is not None:
-        grp = st._cell[rows] // N_COND               # (pole, tenure, size) group, from the tracked cells
+        # by the tracked cells (all of condition src): cell = group * 3 + src, so the sums by cell, read at
+        # condition src, are the sums by (pole, tenure, size) group (no division of the cell index)
+        key = st._cell[rows]
+        f_key = np.repeat(f.reshape(-1), N_COND)
+        n_key = stock_src.size * N_COND
     else:
-        grp = (h.pole[rows].astype(np.int64) * N_TEN + h.tenure[rows]) * N_SIZE + h.size_class[rows]
-    is_hit = rng.random(rows.size) < f.reshape(-1)[grp]
+        key = (h.pole[rows].astype(np.int64) * N_TEN + h.tenure[rows]) * N_SIZE + h.size_class[rows]
+        f_key = f.reshape(-1)
+        n_key = stock_src.size
+
+    def by_group(k: np.ndarray, w: np.ndarray) -> np.ndarray:
+        tot = np.bincount(k, weights=w, minlength=n_key)
+        return (tot.reshape(-1, N_COND)[:, src] if n_key > stock_src.size else tot).reshape(stock_src.shape)
+
+    is_hit = rng.random(rows.size) < f_key[key]
     hit = rows[is_hit]
     w = h.weight[rows]
     # households moved with their dwelling, summed in row order (as np.add.at)
-    occ_moved = np.bincount(grp[is_hit], weights=w[is_hit], minlength=stock_src.size).reshape(stock_src.shape)
+    occ_moved = by_group(key[is_hit], w[is_hit])
     # households in ``src`` units (the rows above, before any changes condition), as occupied()[..., src]
-    occ_src = np.bincount(grp, weights=w, minlength=stock_src.size).reshape(stock_src.shape)
+    occ_src = by_group(key, w)
     vac_moved = f * np.maximum(stock_src - occ_src, 0.0)
     moved = np.minimum(occ_moved + vac_moved, stock_src)
     st.stock[..., src] -= moved
