@@ -22,7 +22,8 @@ from .housing_market import (N_COND, N_SIZE, N_TEN, Facts, annuity, cell_index, 
                              draw_from_cdf, energy_cost, fit_draw, household_facts, housing_aid, place_uniform)
 
 #: state the metric functions never read: the model's metrics snapshot shares it instead of copying it
-METRICS_UNREAD = ("housing.prev_hh", "housing.parent_hh", "housing.loan", "housing.loan_end")
+METRICS_UNREAD = ("housing.prev_hh", "housing.parent_hh", "housing.loan", "housing.loan_end", "housing.contract_rent",
+                  "housing.entry_income_cu")
 
 SPECS = {
     # dwellings and costs
