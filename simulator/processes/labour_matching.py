@@ -99,13 +99,21 @@ def acceptable(model, persons: np.ndarray, poles: np.ndarray, max_time: np.ndarr
         ok = np.isfinite(t) & (t <= max_time[of]) & (cost <= max_cost)
         return ok, np.where(ok, cost, 0.0)
     o = np.asarray(h.pole[p.hh[persons]] if home is None else home, dtype=np.int64)    # per person
-    avail = np.ascontiguousarray(mob.available_modes(model, cand_person, d), dtype=bool)   # [k, 5]
-    n_modes = avail.shape[1]
-    # class of each candidate: available modes as bits (mode m -> 2**m), time limit, transit aid (EUR/month)
+    # available modes as bits (mode m -> 2**m). Car, bike, walk and transit do not depend on the job pole:
+    # one call per person (without job poles carpool is listed as available). Carpool depends on the pole
+    # only for persons without car access (a driver found on that OD); with car access it is available.
+    # So the per-candidate call is made on the candidates of persons without car access only, and their
+    # carpool bit cleared where they find no driver: the bits of available_modes on every candidate.
+    avail_p = np.ascontiguousarray(mob.available_modes(model, persons), dtype=bool)      # [persons, 5]
+    n_modes = avail_p.shape[1]
     if n_modes <= 8:
-        bits = (avail.view(np.uint8) @ (1 << np.arange(n_modes)).astype(np.uint8)).astype(np.int64)
+        bits_p = (avail_p.view(np.uint8) @ (1 << np.arange(n_modes)).astype(np.uint8)).astype(np.int64)
     else:
-        bits = avail.astype(np.int64) @ (1 << np.arange(n_modes))
+        bits_p = avail_p.astype(np.int64) @ (1 << np.arange(n_modes))
+    cp_mode = S.MODES.index("carpool")
+    no_car = np.flatnonzero(~avail_p[:, S.MODES.index("car")][of])                      # candidates
+    # always called (also with no such candidate), as before: the driver draws of new persons are made here
+    no_cp = no_car[~mob.available_modes(model, cand_person[no_car], d[no_car])[:, cp_mode]]
     t_val, t_cls = _few_values(np.asarray(max_time, dtype=float))
     aid_all = np.asarray(getattr(model, "mobility_aid_eur_month", np.zeros(0)), dtype=float)
     if persons.size and persons.max() < aid_all.size:
@@ -127,8 +135,11 @@ def acceptable(model, persons: np.ndarray, poles: np.ndarray, max_time: np.ndarr
         & (t[None, None, None] <= t_val[None, :, None, None, None, None])    # [bits, time, aid, 5, n, n]
     table = np.where(ok, cost[None, None], np.inf).min(axis=3)              # [bits, time, aid, n, n]
     # flat index ((((bits, time), aid), o), d): the part of each person computed once per person
-    person_part = ((t_cls * a_val.size + a_cls) * n + o) * n
-    best = table.ravel()[bits * (t_val.size * a_val.size * n * n) + person_part[of] + d]
+    stride = t_val.size * a_val.size * n * n                                # of one bits value
+    person_part = bits_p * stride + ((t_cls * a_val.size + a_cls) * n + o) * n
+    flat = person_part[of] + d
+    flat[no_cp] -= (1 << cp_mode) * stride                                  # no carpool driver on that OD
+    best = table.ravel()[flat]
     any_ok = best <= max_cost
     return any_ok, np.where(any_ok, best, 0.0)
 
