@@ -188,8 +188,7 @@ def step(model) -> dict[str, float]:
     un0 = np.flatnonzero(p.status == S.UNEMPLOYED)
     new_seeker = un0[p.alive[un0] & (p.months_jobless[un0] == 0)]
 
-    ev_prog, in_prog = LP.advance(model, st, prm, rng)
-    ev.update(ev_prog)
+    ev.update(LP.advance(model, st, prm, rng))
     # rows of the living workers (after the programme exits) and their job poles, selected once
     emp = np.flatnonzero(p.status == S.EMPLOYED)
     emp = emp[p.alive[emp]]
@@ -203,16 +202,18 @@ def step(model) -> dict[str, float]:
     _separate(model, st, prm, sep)
     separated = np.zeros(p.n, dtype=bool)
     separated[sep] = True
+    # unemployed or inactive rows (after the separations): from here on nobody else becomes unemployed or
+    # inactive this year, so the later selections (seekers, end-of-year durations) are made among these rows
+    jl_any = np.flatnonzero((p.status == S.UNEMPLOYED) | (p.status == S.INACTIVE))
     # jobless persons in no programme: the discouragement moves some between unemployed and inactive, same set
-    jobless = np.flatnonzero(p.alive & (st.programme[: p.n] == LP.NONE)
-                             & ((p.status == S.UNEMPLOYED) | (p.status == S.INACTIVE)))
+    jobless = jl_any[p.alive[jl_any] & (st.programme[jl_any] == LP.NONE)]
     ev.update(_discouragement(model, st, prm, rng, jobless))
     ev.update(LP.enrol(model, st, prm, rng, separated, jobless=jobless))
     _publish_aid(model, st, prm)
     held = held.keep(~separated[held.rows])                     # positions still held after the separations
-    ev.update(_matching(model, st, prm, rng, separated, _filled(model, held)))
+    ev.update(_matching(model, st, prm, rng, separated, _filled(model, held), jobless))
     ev.update(_in_commuters(model, prm))
-    _durations_and_income(model, st, prm, separated, new_seeker, np.concatenate([jobless, in_prog]))
+    _durations_and_income(model, st, prm, separated, new_seeker, jl_any)
     st.events = ev
     return ev
 
@@ -375,19 +376,26 @@ def seeker_mask(model) -> np.ndarray:
         & (st.programme[: p.n] == LP.NONE)
 
 
-def _seekers(model, blocked: np.ndarray) -> np.ndarray:
-    """Rows of ``seeker_mask`` not ``blocked``, ascending (tested on the unemployed rows only)."""
+def _seekers(model, blocked: np.ndarray, among: np.ndarray | None = None) -> np.ndarray:
+    """Rows of ``seeker_mask`` not ``blocked``, ascending (tested on the unemployed rows only).
+
+    ``among``: ascending rows known to hold every seeker (e.g. this year's
+    jobless rows in no programme after the separations), else all rows.
+    """
     p, st = model.persons, model.labour
-    un = np.flatnonzero(p.status == S.UNEMPLOYED)
+    un = np.flatnonzero(p.status == S.UNEMPLOYED) if among is None else among[p.status[among] == S.UNEMPLOYED]
     age = p.age[un]
     return un[p.alive[un] & (age >= 15) & (age <= 64) & (st.programme[un] == LP.NONE) & ~blocked[un]]
 
 
-def _matching(model, st: LabourState, prm, rng, separated, filled) -> dict[str, float]:
-    """Search and matching of this year's seekers; ``filled``: positions held by residents now."""
+def _matching(model, st: LabourState, prm, rng, separated, filled, jobless=None) -> dict[str, float]:
+    """Search and matching of this year's seekers; ``filled``: positions held by residents now.
+
+    ``jobless``: ascending rows holding every seeker (see :func:`_seekers`).
+    """
     p = model.persons
     eco = model.economy
-    seekers = _seekers(model, separated)
+    seekers = _seekers(model, separated, jobless)
     w_s = _weight(model, seekers)
     vac = np.maximum(eco.positions - filled - eco.external, 0.0)
     u_w = float(w_s.sum())
@@ -453,10 +461,9 @@ def _durations_and_income(model, st: LabourState, prm, separated, new_seeker, ca
     """Years in job, months without a job and benefits at the end of the year.
 
     ``new_seeker``: rows unemployed at the start of the year with 0 months of
-    search; ``candidates``: rows (in any order, each once) among which all the
-    living unemployed or inactive persons are, e.g. those jobless in no programme
-    after the separations plus those still in a programme (none of this year's
-    steps makes anyone else unemployed or inactive).
+    search; ``candidates``: rows (each once) among which all the living
+    unemployed or inactive persons are (those unemployed or inactive after the
+    separations: none of the later steps makes anyone else unemployed or inactive).
     """
     p = model.persons
     alive = p.alive

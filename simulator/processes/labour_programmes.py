@@ -50,11 +50,8 @@ def _years(x: float) -> int:
     return max(1, int(round(x)))
 
 
-def advance(model, st, prm: dict, rng: np.random.Generator) -> tuple[dict[str, float], np.ndarray]:
-    """Count down programmes; complete training and second-chance courses.
-
-    Returns (events, rows of the persons still in a programme: alive and inactive).
-    """
+def advance(model, st, prm: dict, rng: np.random.Generator) -> dict[str, float]:
+    """Count down programmes; complete training and second-chance courses."""
     p, h = model.persons, model.households
     p.mentored -= p.mentored > 0                # years left, down to 0
     st.mobility_aid -= st.mobility_aid > 0
@@ -66,8 +63,7 @@ def advance(model, st, prm: dict, rng: np.random.Generator) -> tuple[dict[str, f
     p.training[gone] = 0
     running = in_prog[~gone_m]
     p.training[running] = np.maximum(p.training[running] - 1, 0)
-    left = p.training[running] == 0
-    done = running[left]
+    done = running[p.training[running] == 0]
     ev = {"training_completed": 0.0, "second_chance_exits_positive": 0.0}
     if done.size:
         kind = st.programme[done]
@@ -82,7 +78,7 @@ def advance(model, st, prm: dict, rng: np.random.Generator) -> tuple[dict[str, f
         w = h.weight[p.hh[done]]
         ev["training_completed"] = float(w[ok_tr].sum())
         ev["second_chance_exits_positive"] = float(w[ok_e2c].sum())
-    return ev, running[~left]
+    return ev
 
 
 def enrol(model, st, prm: dict, rng: np.random.Generator, blocked: np.ndarray,
