@@ -184,19 +184,16 @@ def step(model) -> dict[str, float]:
     p = model.persons
     ev: dict[str, float] = {}
     st.refused_transport[:] = 0
-    # rows unemployed at the start of the year with no month of search yet (arrived this year)
-    un0 = np.flatnonzero(p.status == S.UNEMPLOYED)
-    new_seeker = un0[p.alive[un0] & (p.months_jobless[un0] == 0)]
+    # unemployed at the start of the year with no month of search yet (arrived this year). Masks over all
+    # rows here and below: a comparison over 2 M int8 / bool rows costs ~0.2 ms, cheaper than gathering rows
+    new_seeker = p.alive & (p.status == S.UNEMPLOYED) & (p.months_jobless == 0)
 
     ev.update(LP.advance(model, st, prm, rng))
-    # rows of the living workers (after the programme exits) and their job poles, selected once
-    emp = np.flatnonzero(p.status == S.EMPLOYED)
-    emp = emp[p.alive[emp]]
-    emp_pole = p.job_pole[emp]
-    held = _positions_held(model, st, emp, emp_pole)
+    emp = p.alive & (p.status == S.EMPLOYED)                    # workers (after the programme exits)
+    held = _positions_held(model, st, emp)
     sep = _layoffs(model, st, rng, held)
     ev["layoffs"] = float(_weight(model, sep).sum())
-    sep2 = _separations(model, st, prm, rng, emp, emp_pole)
+    sep2 = _separations(model, st, prm, rng, emp)
     ev["separations"] = float(_weight(model, sep2).sum())
     sep = np.concatenate([sep, sep2])
     _separate(model, st, prm, sep)
@@ -244,24 +241,15 @@ class _Held:
         return _Held(self.rows[mask], self.cell[mask], self.w[mask], all_inside=False)
 
 
-def _positions_held(model, st: LabourState, emp: np.ndarray, pole: np.ndarray | None = None) -> _Held:
-    """:class:`_Held` of the workers ``emp`` (ascending rows, or mask, of the living employed persons).
-
-    ``pole``: their job poles if the caller has them (``p.job_pole[emp]`` for rows).
-    """
+def _positions_held(model, st: LabourState, emp: np.ndarray) -> _Held:
+    """:class:`_Held` of the workers ``emp`` (mask of living employed persons)."""
     p = model.persons
     n_sec = model.territory.jobs.shape[1]
-    if emp.dtype == bool:
-        emp = np.flatnonzero(emp)
-    if pole is None:
-        pole = p.job_pole[emp]
-    # tests on the workers' rows only, not on every person
-    inside = pole >= 0
-    sel = np.flatnonzero(inside & (p.sector[emp] >= 0))
-    rows = emp[sel]
+    inside = emp & (p.job_pole >= 0)
+    rows = np.flatnonzero(inside & (p.sector >= 0))
     lev = st.job_level[rows]
     clipped = rows.size == 0 or (lev.min() >= 0 and lev.max() <= 2)
-    cell = (pole[sel].astype(np.int64) * n_sec + p.sector[rows]) * N_LEVELS \
+    cell = (p.job_pole[rows].astype(np.int64) * n_sec + p.sector[rows]) * N_LEVELS \
         + (lev if clipped else np.clip(lev, 0, 2))
     all_inside = bool(clipped and rows.size == np.count_nonzero(inside))
     return _Held(rows, cell, _weight(model, rows), all_inside=all_inside)
@@ -298,16 +286,16 @@ def _layoffs(model, st: LabourState, rng, held: _Held) -> np.ndarray:
     return idx[~keep]
 
 
-def _separations(model, st: LabourState, prm, rng, emp: np.ndarray, pole: np.ndarray) -> np.ndarray:
+def _separations(model, st: LabourState, prm, rng, emp: np.ndarray) -> np.ndarray:
     """Workers (inside or outside AMP, up to 64) who leave their job this year.
 
     hazard = rate(new hire or not) x sector x age band x level factors, 1/yr,
     read from a [2, sectors, 3, 3] table of the products (the same products,
     computed once per combination rather than once per worker). ``emp``:
-    ascending rows of the living employed persons, ``pole`` their job poles.
+    mask of the living employed persons.
     """
     p = model.persons
-    idx = emp[np.flatnonzero((pole != -1) & (p.age[emp] <= 64))]
+    idx = np.flatnonzero(emp & (p.job_pole != -1) & (p.age <= 64))
     n_sec = len(S.SECTORS)
     base = np.array([prm["separation_rate"], prm["separation_rate_new_hire"]])
     sec = np.array([prm["separation_sector_factor"][s] for s in S.SECTORS])
@@ -460,8 +448,8 @@ def _in_commuters(model, prm) -> dict[str, float]:
 def _durations_and_income(model, st: LabourState, prm, separated, new_seeker, candidates) -> None:
     """Years in job, months without a job and benefits at the end of the year.
 
-    ``new_seeker``: rows unemployed at the start of the year with 0 months of
-    search; ``candidates``: rows (each once) among which all the living
+    ``new_seeker``: mask of the persons unemployed at the start of the year with
+    0 months of search; ``candidates``: rows (each once) among which all the living
     unemployed or inactive persons are (those unemployed or inactive after the
     separations: none of the later steps makes anyone else unemployed or inactive).
     """
@@ -472,9 +460,7 @@ def _durations_and_income(model, st: LabourState, prm, separated, new_seeker, ca
     status = p.status[candidates]
     jobless = candidates[((status == S.UNEMPLOYED) | (status == S.INACTIVE)) & ~separated[candidates]
                          & alive[candidates]]
-    is_new = np.zeros(p.n, dtype=bool)
-    is_new[new_seeker] = True
-    first = is_new[jobless]
+    first = new_seeker[jobless]
     p.months_jobless[jobless[first]] = int(prm["months_at_separation"])
     longer = jobless[~first]
     p.months_jobless[longer] = np.minimum(p.months_jobless[longer].astype(np.int32) + 12, 32000).astype(np.int16)
