@@ -288,12 +288,20 @@ def _order_by_row(key: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.nd
             i_first = t[i] <= t[j]
             sorted_rank[j] += i_first
             sorted_rank[i] += ~i_first
-    counts = valid.sum(1)
+    # rank of each entry among the valid ones of its row (the valid entries of the columns before it),
+    # column by column on [k, n] arrays: a sum or cumsum along rows of k entries is several times slower
+    v = np.ascontiguousarray(valid.T)
+    rank_t = np.zeros((k, n), dtype=np.int64)
+    for j in range(1, k):
+        np.add(rank_t[j - 1], v[j - 1], out=rank_t[j])
+    counts = rank_t[k - 1] + v[k - 1]
     start = np.cumsum(counts) - counts                          # first slot of each row among the valid entries
-    dest = (start[:, None] + sorted_rank.T)[valid]             # sorted slot of each valid entry
+    sorted_rank += start                                        # sorted slot of each entry
+    sel = np.flatnonzero(valid.ravel())                        # the valid entries, row by row
+    dest = np.ascontiguousarray(sorted_rank.T).ravel()[sel]
     order = np.empty(dest.size, dtype=np.int64)
     order[dest] = np.arange(dest.size)
-    rank = (np.cumsum(valid, axis=1) - valid)[valid]
+    rank = np.ascontiguousarray(rank_t.T).ravel()[sel]
     return order, rank
 
 
