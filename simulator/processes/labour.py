@@ -307,8 +307,8 @@ def _separations(model, st: LabourState, prm, rng, emp: np.ndarray) -> np.ndarra
     cls += np.clip(p.sector[idx], 0, n_sec - 1).astype(np.int16) * np.int16(9)
     cls += _band(p.age[idx]) * np.int8(3)
     cls += np.clip(st.job_level[idx], 0, 2)
-    haz = table.ravel()[cls]
-    return idx[rng.random(idx.size) < np.minimum(haz, 1.0)]
+    haz = np.minimum(table, 1.0).ravel()[cls]                  # capped at 1 in the table (same values)
+    return idx[rng.random(idx.size) < haz]
 
 
 def _separate(model, st: LabourState, prm, rows: np.ndarray) -> None:
