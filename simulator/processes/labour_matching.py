@@ -99,13 +99,24 @@ def acceptable(model, persons: np.ndarray, poles: np.ndarray, max_time: np.ndarr
         ok = np.isfinite(t) & (t <= max_time[of]) & (cost <= max_cost)
         return ok, np.where(ok, cost, 0.0)
     o = np.asarray(h.pole[p.hh[persons]] if home is None else home, dtype=np.int64)    # per person
-    avail = np.ascontiguousarray(mob.available_modes(model, cand_person, d), dtype=bool)   # [k, 5]
-    n_modes = avail.shape[1]
-    # class of each candidate: available modes as bits (mode m -> 2**m), time limit, transit aid (EUR/month)
+    # available modes as bits (mode m -> 2**m). Car, bike, walk and transit do not depend on the job pole:
+    # one call per person (without job poles carpool is listed as available). Carpool depends on the pole
+    # only for persons without car access (a driver found on that OD, mobility's _no_driver, which
+    # available_modes applies to them); with car access it is available. So the driver test is made on the
+    # candidates of persons without car access only, and their carpool bit cleared where they find no
+    # driver: the bits of available_modes on every candidate, without its per-candidate passes.
+    avail_p = np.ascontiguousarray(mob.available_modes(model, persons), dtype=bool)      # [persons, 5]
+    n_modes = avail_p.shape[1]
     if n_modes <= 8:
-        bits = (avail.view(np.uint8) @ (1 << np.arange(n_modes)).astype(np.uint8)).astype(np.int64)
+        bits_p = (avail_p.view(np.uint8) @ (1 << np.arange(n_modes)).astype(np.uint8)).astype(np.int64)
     else:
-        bits = avail.astype(np.int64) @ (1 << np.arange(n_modes))
+        bits_p = avail_p.astype(np.int64) @ (1 << np.arange(n_modes))
+    cp_mode = S.MODES.index("carpool")
+    no_car = np.flatnonzero(~avail_p[:, S.MODES.index("car")][of])                      # candidates
+    # always called (also with no such candidate), as before: the driver draws of new persons are made here
+    of_nc = of[no_car]
+    no_cp = no_car[mob._no_driver(model, cand_person[no_car], o[of_nc], d[no_car], c.carpool_avail,
+                                  p.hh[persons][of_nc])]
     t_val, t_cls = _few_values(np.asarray(max_time, dtype=float))
     aid_all = np.asarray(getattr(model, "mobility_aid_eur_month", np.zeros(0)), dtype=float)
     if persons.size and persons.max() < aid_all.size:
@@ -127,8 +138,11 @@ def acceptable(model, persons: np.ndarray, poles: np.ndarray, max_time: np.ndarr
         & (t[None, None, None] <= t_val[None, :, None, None, None, None])    # [bits, time, aid, 5, n, n]
     table = np.where(ok, cost[None, None], np.inf).min(axis=3)              # [bits, time, aid, n, n]
     # flat index ((((bits, time), aid), o), d): the part of each person computed once per person
-    person_part = ((t_cls * a_val.size + a_cls) * n + o) * n
-    best = table.ravel()[bits * (t_val.size * a_val.size * n * n) + person_part[of] + d]
+    stride = t_val.size * a_val.size * n * n                                # of one bits value
+    person_part = bits_p * stride + ((t_cls * a_val.size + a_cls) * n + o) * n
+    flat = person_part[of] + d
+    flat[no_cp] -= (1 << cp_mode) * stride                                  # no carpool driver on that OD
+    best = table.ravel()[flat]
     any_ok = best <= max_cost
     return any_ok, np.where(any_ok, best, 0.0)
 
@@ -274,12 +288,20 @@ def _order_by_row(key: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.nd
             i_first = t[i] <= t[j]
             sorted_rank[j] += i_first
             sorted_rank[i] += ~i_first
-    counts = valid.sum(1)
+    # rank of each entry among the valid ones of its row (the valid entries of the columns before it),
+    # column by column on [k, n] arrays: a sum or cumsum along rows of k entries is several times slower
+    v = np.ascontiguousarray(valid.T)
+    rank_t = np.zeros((k, n), dtype=np.int64)
+    for j in range(1, k):
+        np.add(rank_t[j - 1], v[j - 1], out=rank_t[j])
+    counts = rank_t[k - 1] + v[k - 1]
     start = np.cumsum(counts) - counts                          # first slot of each row among the valid entries
-    dest = (start[:, None] + sorted_rank.T)[valid]             # sorted slot of each valid entry
+    sorted_rank += start                                        # sorted slot of each entry
+    sel = np.flatnonzero(valid.ravel())                        # the valid entries, row by row
+    dest = np.ascontiguousarray(sorted_rank.T).ravel()[sel]
     order = np.empty(dest.size, dtype=np.int64)
     order[dest] = np.arange(dest.size)
-    rank = (np.cumsum(valid, axis=1) - valid)[valid]
+    rank = np.ascontiguousarray(rank_t.T).ravel()[sel]
     return order, rank
 
 
