@@ -292,7 +292,7 @@ class FabriqueModel(mesa.Model):
         hmap[keep_h] = np.arange(np.count_nonzero(keep_h))
         p.take(keep_p)
         h.take(keep_h)
-        p.hh = hmap[p.hh].astype(np.int32)
+        p.hh = hmap[p.hh]                  # intp, as built by the synthesis
         self.named = {k: int(pmap[v]) for k, v in self.named.items()}
         self.named_households = hmap[self.named_households]
         for agent in self.persona_agents.values():

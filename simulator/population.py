@@ -273,7 +273,7 @@ def synthesize(territory, personas, params: dict[str, Any], scale: float,
     pole = _choice_by_group(rng, seg, pole_p).astype(np.int16)
     income[emp] *= territory.income_index[pole[hh[emp]]]
 
-    persons = S.Persons(age=age, sex=sex, hh=hh.astype(np.int32), segment=pseg.astype(np.int8),
+    persons = S.Persons(age=age, sex=sex, hh=hh.astype(np.intp), segment=pseg.astype(np.int8),
                         edu=edu, status=status, licence=licence, income=income.astype(np.float32),
                         alive=np.ones(n, dtype=bool), sector=sector, skill=skill.astype(np.int8))
     households = S.Households(pole=pole, weight=np.ones(n_hh), segment=seg, hh_type=hh_type.astype(np.int8),
@@ -360,7 +360,7 @@ def _add_named(persons: S.Persons, households: S.Households, personas, territory
         k = len(rows)
         new_p = S.Persons(
             age=np.array([r["age"] for r in rows], np.int16), sex=np.array([r["sex"] for r in rows], np.int8),
-            hh=np.full(k, h_row, np.int32), segment=np.array([r["segment"] for r in rows], np.int8),
+            hh=np.full(k, h_row, np.intp), segment=np.array([r["segment"] for r in rows], np.int8),
             edu=np.array([r["edu"] for r in rows], np.int8), status=np.array([r["status"] for r in rows], np.int8),
             licence=np.array([r["licence"] for r in rows], bool),
             income=np.array([r["income"] for r in rows], np.float32), alive=np.ones(k, bool),

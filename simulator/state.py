@@ -97,7 +97,8 @@ class Persons:
 
     age: np.ndarray          # int16, years
     sex: np.ndarray          # int8, index into SEX
-    hh: np.ndarray           # int32, household row
+    hh: np.ndarray           # intp (int64), household row: numpy gathers and bincounts take intp indices without
+    #                          converting them (an int32 index costs a conversion pass in every p.hh gather)
     segment: np.ndarray      # int8, index into the persona segment list
     edu: np.ndarray          # int8, index into EDU
     status: np.ndarray       # int8, index into STATUS
