@@ -28,6 +28,7 @@ for every number.
 """
 from __future__ import annotations
 
+import bisect
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
@@ -154,6 +155,20 @@ def _resize(a: np.ndarray, n: int, fill: Any) -> np.ndarray:
     return out
 
 
+def _grow(a: np.ndarray, n: int, fill: Any) -> np.ndarray:
+    """``a`` with at least ``n`` rows, new rows ``fill``; grows with spare rows (1/16) so that the yearly
+    growth of the population does not reallocate (and copy) a per-person draw every year.
+
+    Rows past the person count are ``fill`` and never read; compaction cuts them (``S.compact_rows``).
+    """
+    if a.size >= n:
+        return a
+    out = np.empty(n + n // 16, dtype=a.dtype)
+    out[: a.size] = a
+    out[a.size:] = fill
+    return out
+
+
 def car_access(model, idx: np.ndarray, hh: np.ndarray | None = None) -> np.ndarray:
     """0 = licence and household car, 1 = licence without car, 2 = no licence.
 
@@ -177,7 +192,12 @@ def carpool_availability(model, o: np.ndarray, d: np.ndarray, car_ok: np.ndarray
     enlarge the pool of drivers a passenger can reach.
     """
     n = model.territory.n
-    drivers = np.bincount(o * n + d, weights=w * car_ok, minlength=n * n).reshape(n, n)
+    return _carpool_avail_od(n, o * n + d, car_ok, w, prm)
+
+
+def _carpool_avail_od(n: int, od: np.ndarray, car_ok: np.ndarray, w: np.ndarray, prm: dict) -> np.ndarray:
+    """:func:`carpool_availability` from the flat OD index ``o * n + d`` of each worker."""
+    drivers = np.bincount(od, weights=w * car_ok, minlength=n * n).reshape(n, n)
     return 1.0 - np.exp(-prm["carpool_match_scale"] * drivers / prm["carpool_match_drivers"])
 
 
@@ -201,10 +221,14 @@ def _driver_draw(model, idx: np.ndarray) -> np.ndarray:
     and two runs with the same seed share each person's draw (common random numbers).
     """
     st: MobilityState = model.mobility_state
-    st.v = _resize(st.v, model.persons.n, np.nan)
-    new = np.flatnonzero(np.isnan(st.v))
-    if new.size:
-        st.v[new] = model.stream("mobility_carpool_match").random(new.size)
+    n = model.persons.n
+    st.v = _grow(st.v, n, np.nan)
+    # Every person row gets its draw at the first call after it appears, so the drawn rows are a prefix of
+    # st.v (new rows are appended as NaN; compaction keeps the order): the first NaN row, found by bisection
+    # instead of a pass over all rows, starts the rows to draw, in row order as before.
+    first = bisect.bisect_left(range(n), True, key=lambda i: np.isnan(st.v[i]))
+    if first < n:
+        st.v[first:n] = model.stream("mobility_carpool_match").random(n - first)
     return st.v[idx]
 
 
@@ -224,8 +248,12 @@ def _no_driver(model, idx: np.ndarray, o: np.ndarray, d: np.ndarray, avail: np.n
         sel = np.flatnonzero(access != C.CAR_OK)
         out[sel] = _no_driver(model, idx[sel], o[sel], d[sel], avail, hh[sel])
         return out
-    hh_car = model.households.car[hh] > 0
-    miss = (1.0 - avail[o, d]) * (1.0 - model.params["mobility"]["carpool_household_driver_prob"] * hh_car)
+    return _no_driver_draw(model, idx, avail[o, d], model.households.car[hh] > 0, model.params["mobility"])
+
+
+def _no_driver_draw(model, idx: np.ndarray, avail_od: np.ndarray, hh_car: np.ndarray, prm: dict) -> np.ndarray:
+    """:func:`_no_driver` from the availability on each person's OD and whether their household has a car."""
+    miss = (1.0 - avail_od) * (1.0 - prm["carpool_household_driver_prob"] * hh_car)
     return _driver_draw(model, idx) >= 1.0 - miss
 
 
@@ -337,26 +365,42 @@ def _solve(model) -> None:
     st: MobilityState = model.mobility_state
     rng = model.stream("mobility")
     n, npers = terr.n, p.n
-    st.u = _resize(st.u, npers, np.nan)
+    st.u = _grow(st.u, npers, np.nan)
     model.mobility_aid_eur_month = _resize(np.asarray(model.mobility_aid_eur_month, dtype=np.float64), npers, 0.0)
     vot_seg = _vot_by_segment(model, prm)
 
-    workers = p.alive & (p.status == S.EMPLOYED) & (p.job_pole != -1)
-    idx = np.flatnonzero(workers & (p.job_pole >= 0))
+    # workers: alive, employed, with a job pole (>= 0 inside AMP, OUTSIDE); the rows with a job pole are
+    # selected first (one pass over all persons), the other tests run on them only
+    cand = np.flatnonzero(p.job_pole != -1)
+    job = p.job_pole[cand]
+    employed = p.alive[cand] & (p.status[cand] == S.EMPLOYED)
+    inside = np.flatnonzero(employed & (job >= 0))
+    idx = cand[inside]
+    out = cand[np.flatnonzero(employed & (job == OUTSIDE))]
+    d = job[inside].astype(np.int64)
+
+    # persistent taste draw (mode habits): drawn for new workers and redrawn at mode_redraw_rate
     u = st.u[idx]
-    fresh = np.isnan(u) | (rng.random(idx.size) < prm["mode_redraw_rate"])
-    u[fresh] = rng.random(int(fresh.sum()))
-    st.u[idx] = u
+    fresh = np.flatnonzero(np.isnan(u) | (rng.random(idx.size) < prm["mode_redraw_rate"]))
+    u[fresh] = rng.random(fresh.size)
+    st.u[idx[fresh]] = u[fresh]
+
     hh = p.hh[idx]
-    o = h.pole[hh].astype(np.int64)
-    d = p.job_pole[idx].astype(np.int64)
+    od = h.pole[hh].astype(np.int64) * n + d               # flat (home pole, job pole)
     w_idx = h.weight[hh]
-    access = car_access(model, idx, hh)
-    avail = carpool_availability(model, o, d, access == C.CAR_OK, w_idx, prm)
-    cls = _classes(model, idx, prm, _no_driver(model, idx, o, d, avail, hh, access), access)
+    age = p.age[idx]
+    lic = p.licence[idx] & (age >= 18)
+    car = h.car[hh] > 0
+    car_ok = lic & car
+    access = 2 - lic.astype(np.int8) - car_ok               # car_access: 0 car, 1 licence no car, 2 no licence
+    avail = _carpool_avail_od(n, od, car_ok, w_idx, prm)
     aid = model.mobility_aid_eur_month[idx]
-    cells = C.build_cells(n, len(model.segment_ids), idx, o, d, p.segment[idx].astype(np.int64), cls,
-                          w_idx, aid)
+    # class (C.person_class): access + 3 limited + 6 aided + 12 no driver (persons without car access only)
+    cls = access + 3 * (age >= prm["mobility_limit_age"]).astype(np.int8) + 6 * (aid > 0).astype(np.int8)
+    nocar = np.flatnonzero(~car_ok)
+    nocar = nocar[_no_driver_draw(model, idx[nocar], avail.reshape(-1)[od[nocar]], car[nocar], prm)]
+    cls[nocar] += 12
+    cells = C.build_cells(n, len(model.segment_ids), idx, od, p.segment[idx], cls, w_idx, aid)
     eq = C.equilibrate(terr, prm, model.year, cells, vot_seg, st.free, st.active_dist, st.A, st.link_time, st.crowd,
                        st.background, model.population() / st.pop0, st.transit_cache)
     st.A, st.link_time, st.link_flow = eq.assignment.A, eq.assignment.time, eq.assignment.flow
@@ -366,18 +410,21 @@ def _solve(model) -> None:
     st.cells, st.P, st.road_od = cells, eq.P, eq.road_od
     sk = eq.skims
 
-    # each worker draws a mode from its cell's probabilities (persistent taste draw)
+    # each worker draws a mode from its cell's probabilities (persistent taste draw):
+    # mode = number of the cell's cumulative shares below u, column by column (no [W, 4] gather)
     cum = np.cumsum(eq.P, axis=1)
     cum = cum[:, :-1] / np.maximum(cum[:, -1:], 1e-300)
-    cum_t = np.ascontiguousarray(cum.T)                   # [modes - 1, cells]: column by column, no [W, 4] gather
-    mode = np.zeros(idx.size, dtype=np.int64)
+    cum_t = np.ascontiguousarray(cum.T)                   # [modes - 1, cells]
+    mode = np.zeros(idx.size, dtype=np.int8)
+    g = np.empty(idx.size)
+    above = np.empty(idx.size, dtype=bool)
     for j in range(cum_t.shape[0]):
-        mode += u > cum_t[j][cells.of_person]
-    od = o * n + d                                         # flat (o, d) and (mode, o, d) indices: 1-D gathers
-    mod = mode * (n * n) + od
+        np.take(cum_t[j], cells.of_person, out=g)
+        mode += np.greater(u, g, out=above)
+    mod = mode.astype(np.int64) * (n * n) + od            # flat (mode, o, d): 1-D gathers
     t = sk.time.reshape(-1)[mod]
     transit = mode == TRANSIT
-    pnr = np.flatnonzero(transit & (access == C.CAR_OK))
+    pnr = np.flatnonzero(transit & car_ok)
     t[pnr] = np.minimum(t[pnr], sk.pnr_time.reshape(-1)[od[pnr]])
     cost = sk.cost_month.reshape(-1)[mod]
     tr = np.flatnonzero(transit)
@@ -389,7 +436,6 @@ def _solve(model) -> None:
     p.mode[idx] = mode
     p.commute_min[idx] = t
     p.mobility_cost[idx] = cost
-    out = np.flatnonzero(workers & (p.job_pole == OUTSIDE))
     m_out, t_out, c_out = _outside(model, out, prm)
     p.mode[out], p.commute_min[out], p.mobility_cost[out] = m_out, t_out, c_out
     model.commute = Commute(time=sk.time, cost_month=sk.cost_month, free_time=sk.free_time, year=model.year,

@@ -189,20 +189,25 @@ class Cells:
     persons: np.ndarray    # worker rows
 
 
-def build_cells(n: int, n_seg: int, persons: np.ndarray, o: np.ndarray, d: np.ndarray, seg: np.ndarray,
+def build_cells(n: int, n_seg: int, persons: np.ndarray, od: np.ndarray, seg: np.ndarray,
                 cls: np.ndarray, w: np.ndarray, aid: np.ndarray) -> Cells:
-    key = ((o.astype(np.int64) * n + d) * n_seg + seg) * N_CLASSES + cls
+    """Cells of the workers ``persons``: ``od`` = o * n + d, ``seg``, ``cls`` and weight ``w`` per worker."""
+    key = (od * n_seg + seg) * N_CLASSES + cls
     size = n * n * n_seg * N_CLASSES
     tot = np.bincount(key, weights=w, minlength=size)
-    present = np.bincount(key, minlength=size) > 0
+    # a cell is present when it holds a worker: with positive weights, when its weight is positive
+    present = tot > 0 if w.size == 0 or w.min() > 0 else np.bincount(key, minlength=size) > 0
     cell_keys = np.flatnonzero(present)
     index = np.full(size, -1, dtype=np.int64)
     index[cell_keys] = np.arange(cell_keys.size)
-    aid_sum = np.bincount(key, weights=w * aid, minlength=size)[cell_keys]
+    of_person = index[key]
+    # mean aid per cell: only the few aided workers add to the sums (the others add zeros)
+    aided = np.flatnonzero(aid != 0)
+    aid_sum = np.bincount(of_person[aided], weights=w[aided] * aid[aided], minlength=cell_keys.size)
     ww = tot[cell_keys]
     return Cells(od=cell_keys // (n_seg * N_CLASSES), seg=(cell_keys // N_CLASSES) % n_seg,
                  cls=cell_keys % N_CLASSES, w=ww, aid=np.where(ww > 0, aid_sum / np.maximum(ww, 1e-12), 0.0),
-                 of_person=index[key], persons=persons)
+                 of_person=of_person, persons=persons)
 
 
 # ---------------------------------------------------------------- equilibrium
