@@ -402,7 +402,7 @@ def _solve(model) -> None:
     cls[nocar] += 12
     cells = C.build_cells(n, len(model.segment_ids), idx, od, p.segment[idx], cls, w_idx, aid)
     eq = C.equilibrate(terr, prm, model.year, cells, vot_seg, st.free, st.active_dist, st.A, st.link_time, st.crowd,
-                       st.background, _population(model) / st.pop0, st.transit_cache)
+                       st.background, model.population() / st.pop0, st.transit_cache)
     st.A, st.link_time, st.link_flow = eq.assignment.A, eq.assignment.time, eq.assignment.flow
     st.crowd, st.background, st.line_vc = eq.crowd, eq.background, eq.line_vc
     st.gap, st.ue_iterations = eq.assignment.gap, eq.assignment.iterations
@@ -440,12 +440,6 @@ def _solve(model) -> None:
     p.mode[out], p.commute_min[out], p.mobility_cost[out] = m_out, t_out, c_out
     model.commute = Commute(time=sk.time, cost_month=sk.cost_month, free_time=sk.free_time, year=model.year,
                             skims=sk, params=dict(prm), vot_seg=vot_seg, carpool_avail=avail)
-
-
-def _population(model) -> float:
-    """``model.population()`` (the same sum, bit for bit), selecting the living rows by index, not by mask."""
-    p = model.persons
-    return float(model.households.weight[p.hh[np.flatnonzero(p.alive)]].sum())
 
 
 def _outside(model, idx: np.ndarray, prm: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
