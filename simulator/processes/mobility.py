@@ -277,7 +277,7 @@ def available_modes(model, persons_idx: np.ndarray, job_poles: np.ndarray | None
     idx = np.asarray(persons_idx, dtype=np.int64)
     prm = model.params["mobility"]
     out = np.ones((idx.size, len(S.MODES)), dtype=bool)
-    hh = model.persons.hh[idx]
+    hh = model.persons.hh[idx].astype(np.intp)         # (an intp index gathers faster than int32)
     access = car_access(model, idx, hh)
     car = access == C.CAR_OK
     out[:, CAR] = car
@@ -307,10 +307,19 @@ def init(model) -> None:
 
 
 def step(model) -> dict[str, float]:
-    events = T.update(model, model.params["mobility"], model.stream("mobility"))
-    _solve(model)
+    # the household row of every person as an index (intp): numpy gathers with an int32 index convert it
+    # on every call, slowly; converted once, it serves the passes over all persons of update and _solve
+    hh = model.persons.hh.astype(np.intp)
+    pop = _population(model, hh)          # update changes no weight, household or alive flag
+    events = T.update(model, model.params["mobility"], model.stream("mobility"), hh)
+    _solve(model, hh, pop)
     st = model.mobility_state
     return events | {"mobility_equilibrium_gap": st.gap, "mobility_outer_iterations": float(st.outer_iterations)}
+
+
+def _population(model, hh: np.ndarray) -> float:
+    """``model.population()``, the same sum bit for bit, from the persons' household rows ``hh`` (intp)."""
+    return float(model.households.weight[hh[model.persons.alive]].sum())
 
 
 def _weighted(model, mask: np.ndarray) -> float:
@@ -359,7 +368,8 @@ def expected_shares(model) -> dict[str, np.ndarray]:
             "car_time": float((car_w * t[:, CAR]).sum() / car_w.sum())}
 
 
-def _solve(model) -> None:
+def _solve(model, hh_all: np.ndarray | None = None, population: float | None = None) -> None:
+    """Mode choice and congestion; ``hh_all`` (persons.hh as intp) and ``population`` if the caller has them."""
     prm = model.params["mobility"]
     terr, p, h = model.territory, model.persons, model.households
     st: MobilityState = model.mobility_state
@@ -385,7 +395,7 @@ def _solve(model) -> None:
     u[fresh] = rng.random(fresh.size)
     st.u[idx[fresh]] = u[fresh]
 
-    hh = p.hh[idx]
+    hh = p.hh[idx].astype(np.intp) if hh_all is None else hh_all[idx]
     od = h.pole[hh].astype(np.int64) * n + d               # flat (home pole, job pole)
     w_idx = h.weight[hh]
     age = p.age[idx]
@@ -395,14 +405,17 @@ def _solve(model) -> None:
     access = 2 - lic.astype(np.int8) - car_ok               # car_access: 0 car, 1 licence no car, 2 no licence
     avail = _carpool_avail_od(n, od, car_ok, w_idx, prm)
     aid = model.mobility_aid_eur_month[idx]
+    aid_rows = np.flatnonzero(aid)                          # the few workers with a transit aid
     # class (C.person_class): access + 3 limited + 6 aided + 12 no driver (persons without car access only)
-    cls = access + 3 * (age >= prm["mobility_limit_age"]).astype(np.int8) + 6 * (aid > 0).astype(np.int8)
+    cls = access + 3 * (age >= prm["mobility_limit_age"]).astype(np.int8)
+    cls[aid_rows[aid[aid_rows] > 0]] += 6
     nocar = np.flatnonzero(~car_ok)
     nocar = nocar[_no_driver_draw(model, idx[nocar], avail.reshape(-1)[od[nocar]], car[nocar], prm)]
     cls[nocar] += 12
-    cells = C.build_cells(n, len(model.segment_ids), idx, od, p.segment[idx], cls, w_idx, aid)
+    cells = C.build_cells(n, len(model.segment_ids), idx, od, p.segment[idx], cls, w_idx, aid, aid_rows)
     eq = C.equilibrate(terr, prm, model.year, cells, vot_seg, st.free, st.active_dist, st.A, st.link_time, st.crowd,
-                       st.background, model.population() / st.pop0, st.transit_cache)
+                       st.background, (model.population() if population is None else population) / st.pop0,
+                       st.transit_cache)
     st.A, st.link_time, st.link_flow = eq.assignment.A, eq.assignment.time, eq.assignment.flow
     st.crowd, st.background, st.line_vc = eq.crowd, eq.background, eq.line_vc
     st.gap, st.ue_iterations = eq.assignment.gap, eq.assignment.iterations
@@ -434,8 +447,8 @@ def _solve(model) -> None:
     p.commute_min[:] = 0.0
     p.mobility_cost[:] = 0.0
     p.mode[idx] = mode
-    p.commute_min[idx] = t
-    p.mobility_cost[idx] = cost
+    p.commute_min[idx] = t.astype(p.commute_min.dtype)    # cast before the scatter: a casting scatter is slower
+    p.mobility_cost[idx] = cost.astype(p.mobility_cost.dtype)
     m_out, t_out, c_out = _outside(model, out, prm)
     p.mode[out], p.commute_min[out], p.mobility_cost[out] = m_out, t_out, c_out
     model.commute = Commute(time=sk.time, cost_month=sk.cost_month, free_time=sk.free_time, year=model.year,
@@ -485,7 +498,7 @@ def best_commute(model, persons_idx: np.ndarray, job_poles: np.ndarray
     inside = job >= 0
     if inside.any():
         ii = np.flatnonzero(inside)
-        hh = p.hh[idx[ii]]
+        hh = p.hh[idx[ii]].astype(np.intp)
         o = h.pole[hh].astype(np.int64)
         d = job[ii]
         access = car_access(model, idx[ii], hh)

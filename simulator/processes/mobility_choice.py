@@ -210,8 +210,9 @@ class Cells:
 
 
 def build_cells(n: int, n_seg: int, persons: np.ndarray, od: np.ndarray, seg: np.ndarray,
-                cls: np.ndarray, w: np.ndarray, aid: np.ndarray) -> Cells:
-    """Cells of the workers ``persons``: ``od`` = o * n + d, ``seg``, ``cls`` and weight ``w`` per worker."""
+                cls: np.ndarray, w: np.ndarray, aid: np.ndarray, aid_rows: np.ndarray | None = None) -> Cells:
+    """Cells of the workers ``persons``: ``od`` = o * n + d, ``seg``, ``cls``, weight ``w`` and transit aid
+    ``aid`` per worker; ``aid_rows``: the workers whose aid is not 0, if known."""
     # (od * n_seg + seg) * N_CLASSES + cls, with the small (segment, class) part in int16 (fewer int64 passes)
     small = np.int16 if n_seg * N_CLASSES <= np.iinfo(np.int16).max else np.int64
     key = od * (n_seg * N_CLASSES) + (seg.astype(small) * N_CLASSES + cls)
@@ -224,7 +225,7 @@ def build_cells(n: int, n_seg: int, persons: np.ndarray, od: np.ndarray, seg: np
     index[cell_keys] = np.arange(cell_keys.size)
     of_person = index[key]
     # mean aid per cell: only the few aided workers add to the sums (the others add zeros)
-    aided = np.flatnonzero(aid != 0)
+    aided = np.flatnonzero(aid) if aid_rows is None else aid_rows
     aid_sum = np.bincount(of_person[aided], weights=w[aided] * aid[aided], minlength=cell_keys.size)
     ww = tot[cell_keys]
     return Cells(od=cell_keys // (n_seg * N_CLASSES), seg=(cell_keys // N_CLASSES) % n_seg,
