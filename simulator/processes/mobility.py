@@ -405,7 +405,7 @@ def _solve(model, hh_all: np.ndarray | None = None, population: float | None = N
     access = 2 - lic.astype(np.int8) - car_ok               # car_access: 0 car, 1 licence no car, 2 no licence
     avail = _carpool_avail_od(n, od, car_ok, w_idx, prm)
     aid = model.mobility_aid_eur_month[idx]
-    aid_rows = np.flatnonzero(aid)                          # the few workers with a transit aid
+    aid_rows = np.flatnonzero(aid != 0)                     # the few workers with a transit aid (a bool scan is fast)
     # class (C.person_class): access + 3 limited + 6 aided + 12 no driver (persons without car access only)
     cls = access + 3 * (age >= prm["mobility_limit_age"]).astype(np.int8)
     cls[aid_rows[aid[aid_rows] > 0]] += 6

@@ -225,7 +225,7 @@ def build_cells(n: int, n_seg: int, persons: np.ndarray, od: np.ndarray, seg: np
     index[cell_keys] = np.arange(cell_keys.size)
     of_person = index[key]
     # mean aid per cell: only the few aided workers add to the sums (the others add zeros)
-    aided = np.flatnonzero(aid) if aid_rows is None else aid_rows
+    aided = np.flatnonzero(aid != 0) if aid_rows is None else aid_rows
     aid_sum = np.bincount(of_person[aided], weights=w[aided] * aid[aided], minlength=cell_keys.size)
     ww = tot[cell_keys]
     return Cells(od=cell_keys // (n_seg * N_CLASSES), seg=(cell_keys // N_CLASSES) % n_seg,
