@@ -387,16 +387,16 @@ def _solve(model, hh_all: np.ndarray | None = None, population: float | None = N
     inside = np.flatnonzero(employed & (job >= 0))
     idx = cand[inside]
     out = cand[np.flatnonzero(employed & (job == OUTSIDE))]
-    d = job[inside].astype(np.int64)
 
     # persistent taste draw (mode habits): drawn for new workers and redrawn at mode_redraw_rate
     u = st.u[idx]
     fresh = np.flatnonzero(np.isnan(u) | (rng.random(idx.size) < prm["mode_redraw_rate"]))
     u[fresh] = rng.random(fresh.size)
-    st.u[idx[fresh]] = u[fresh]
+    st.u[idx] = u
 
     hh = p.hh[idx].astype(np.intp) if hh_all is None else hh_all[idx]
-    od = h.pole[hh].astype(np.int64) * n + d               # flat (home pole, job pole)
+    od = np.multiply(h.pole[hh], n, dtype=np.int64)        # flat (home pole, job pole): o * n + d
+    od += job[inside]
     w_idx = h.weight[hh]
     age = p.age[idx]
     lic = p.licence[idx] & (age >= 18)
@@ -434,7 +434,8 @@ def _solve(model, hh_all: np.ndarray | None = None, population: float | None = N
     for j in range(cum_t.shape[0]):
         np.take(cum_t[j], cells.of_person, out=g, mode="wrap")   # valid indices: "wrap" is the unbuffered take
         mode += np.greater(u, g, out=above)
-    mod = mode.astype(np.int64) * (n * n) + od            # flat (mode, o, d): 1-D gathers
+    mod = np.multiply(mode, n * n, dtype=np.int64)        # flat (mode, o, d): 1-D gathers
+    mod += od
     t = sk.time.reshape(-1)[mod]
     transit = mode == TRANSIT
     pnr = np.flatnonzero(transit & car_ok)
@@ -449,15 +450,18 @@ def _solve(model, hh_all: np.ndarray | None = None, population: float | None = N
     p.mode[idx] = mode
     p.commute_min[idx] = t.astype(p.commute_min.dtype)    # cast before the scatter: a casting scatter is slower
     p.mobility_cost[idx] = cost.astype(p.mobility_cost.dtype)
-    m_out, t_out, c_out = _outside(model, out, prm)
-    p.mode[out], p.commute_min[out], p.mobility_cost[out] = m_out, t_out, c_out
+    m_out, t_out, c_out = _outside(model, out, prm, None if hh_all is None else hh_all[out])
+    p.mode[out] = m_out
+    p.commute_min[out] = t_out.astype(p.commute_min.dtype)
+    p.mobility_cost[out] = c_out.astype(p.mobility_cost.dtype)
     model.commute = Commute(time=sk.time, cost_month=sk.cost_month, free_time=sk.free_time, year=model.year,
                             skims=sk, params=dict(prm), vot_seg=vot_seg, carpool_avail=avail)
 
 
-def _outside(model, idx: np.ndarray, prm: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Workers outside AMP: a fixed commute, by car when available, else transit."""
-    car = car_access(model, idx) == C.CAR_OK
+def _outside(model, idx: np.ndarray, prm: dict, hh: np.ndarray | None = None
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Workers outside AMP: a fixed commute, by car when available, else transit (``hh``: their households)."""
+    car = car_access(model, idx, hh) == C.CAR_OK
     mode = np.where(car, CAR, TRANSIT).astype(np.int8)
     trips = 2.0 * prm["working_days_month"]
     car_cost = trips * prm["outside_commute_km"] * prm["car_cost_per_km"] + \
