@@ -441,7 +441,9 @@ def _solve(model, hh_all: np.ndarray | None = None, population: float | None = N
     pnr = np.flatnonzero(transit & car_ok)
     t[pnr] = np.minimum(t[pnr], sk.pnr_time.reshape(-1)[od[pnr]])
     cost = sk.cost_month.reshape(-1)[mod]
-    tr = np.flatnonzero(transit)
+    # transit riders pay max(cost - aid, 0): with no negative (or -0.0) transit cost in the skim, only the few
+    # aided riders change; otherwise every rider is recomputed
+    tr = aid_rows[transit[aid_rows]] if not np.signbit(sk.cost_month[TRANSIT]).any() else np.flatnonzero(transit)
     cost[tr] = np.maximum(cost[tr] - aid[tr], 0.0)
 
     p.mode[:] = S.NO_MODE
