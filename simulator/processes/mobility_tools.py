@@ -29,9 +29,9 @@ def update(model, prm: dict, rng: np.random.Generator, hh: np.ndarray | None = N
     seg_share = np.array([float(s.segment["licence"]) for s in model.personas])
     hazard = 1.0 - (1.0 - np.clip(seg_share, 0.0, 0.999)) ** (1.0 / years)
     ci = np.flatnonzero(p.alive & ~p.licence & (p.age >= a0) & (p.age <= a1))
-    ci = ci[~named[hh[ci]]]
     u = rng.random(p.n)                                   # one draw per person row, as before
     new_lic = ci[u[ci] < hazard[p.segment[ci]]]
+    new_lic = new_lic[~named[hh[new_lic]]]                # (the named households keep theirs: fewer rows to test)
     p.licence[new_lic] = True
     carless = h.alive & (h.car == 0) & ~named
     driver = carless[hh]                                # licensed living adults of car-less households
