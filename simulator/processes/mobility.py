@@ -48,8 +48,8 @@ OUTSIDE = -2
 _share = dict(unit="1", ge=0, le=1)
 
 #: state the metric functions never read: the model's metrics snapshot shares it instead of copying it
-METRICS_UNREAD = ("mobility_aid_eur_month", "mobility_state.u", "mobility_state.cells", "mobility_state.A",
-                  "mobility_state.transit_cache", "mobility_state.P")
+METRICS_UNREAD = ("mobility_aid_eur_month", "mobility_state.u", "mobility_state.v", "mobility_state.cells",
+                  "mobility_state.A", "mobility_state.transit_cache", "mobility_state.P")
 
 SPECS = {
     # supply levers
