@@ -436,22 +436,26 @@ def _solve(model, hh_all: np.ndarray | None = None, population: float | None = N
         mode += np.greater(u, g, out=above)
     mod = np.multiply(mode, n * n, dtype=np.int64)        # flat (mode, o, d): 1-D gathers
     mod += od
-    t = sk.time.reshape(-1)[mod]
+    # time and cost are gathered straight in the dtype of the person columns from skims cast once (n x n):
+    # rounding to float32 keeps the order, so min(float32 a, float32 b) = float32(min(a, b)); the aid is
+    # subtracted in float64, as before, then cast
+    f_t, f_c = p.commute_min.dtype, p.mobility_cost.dtype
+    t = sk.time.astype(f_t).reshape(-1)[mod]
     transit = mode == TRANSIT
     pnr = np.flatnonzero(transit & car_ok)
-    t[pnr] = np.minimum(t[pnr], sk.pnr_time.reshape(-1)[od[pnr]])
-    cost = sk.cost_month.reshape(-1)[mod]
+    t[pnr] = np.minimum(t[pnr], sk.pnr_time.astype(f_t).reshape(-1)[od[pnr]])
+    cost = sk.cost_month.astype(f_c).reshape(-1)[mod]
     # transit riders pay max(cost - aid, 0): with no negative (or -0.0) transit cost in the skim, only the few
     # aided riders change; otherwise every rider is recomputed
     tr = aid_rows[transit[aid_rows]] if not np.signbit(sk.cost_month[TRANSIT]).any() else np.flatnonzero(transit)
-    cost[tr] = np.maximum(cost[tr] - aid[tr], 0.0)
+    cost[tr] = np.maximum(sk.cost_month.reshape(-1)[mod[tr]] - aid[tr], 0.0)
 
     p.mode[:] = S.NO_MODE
     p.commute_min[:] = 0.0
     p.mobility_cost[:] = 0.0
     p.mode[idx] = mode
-    p.commute_min[idx] = t.astype(p.commute_min.dtype)    # cast before the scatter: a casting scatter is slower
-    p.mobility_cost[idx] = cost.astype(p.mobility_cost.dtype)
+    p.commute_min[idx] = t
+    p.mobility_cost[idx] = cost
     m_out, t_out, c_out = _outside(model, out, prm, None if hh_all is None else hh_all[out])
     p.mode[out] = m_out
     p.commute_min[out] = t_out.astype(p.commute_min.dtype)
