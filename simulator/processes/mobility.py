@@ -248,13 +248,20 @@ def _no_driver(model, idx: np.ndarray, o: np.ndarray, d: np.ndarray, avail: np.n
         sel = np.flatnonzero(access != C.CAR_OK)
         out[sel] = _no_driver(model, idx[sel], o[sel], d[sel], avail, hh[sel])
         return out
-    return _no_driver_draw(model, idx, avail[o, d], model.households.car[hh] > 0, model.params["mobility"])
+    n = avail.shape[0]
+    return _no_driver_draw(model, idx, o * n + d, model.households.car[hh] > 0, avail, model.params["mobility"])
 
 
-def _no_driver_draw(model, idx: np.ndarray, avail_od: np.ndarray, hh_car: np.ndarray, prm: dict) -> np.ndarray:
-    """:func:`_no_driver` from the availability on each person's OD and whether their household has a car."""
-    miss = (1.0 - avail_od) * (1.0 - prm["carpool_household_driver_prob"] * hh_car)
-    return _driver_draw(model, idx) >= 1.0 - miss
+def _no_driver_draw(model, idx: np.ndarray, od: np.ndarray, hh_car: np.ndarray, avail: np.ndarray,
+                    prm: dict) -> np.ndarray:
+    """:func:`_no_driver` from each person's flat OD (o * n + d) and whether their household has a car.
+
+    The threshold 1 - P(no driver) takes one value per (OD, household car): computed on that small table,
+    then gathered per person (the same numbers as computed per person).
+    """
+    miss = (1.0 - avail.reshape(-1, 1)) * (1.0 - prm["carpool_household_driver_prob"] * np.array([False, True]))
+    threshold = (1.0 - miss).reshape(-1)                  # index od * 2 + household car
+    return _driver_draw(model, idx) >= threshold[od * 2 + hh_car]
 
 
 def _classes(model, idx: np.ndarray, prm: dict, no_driver: np.ndarray | None = None,
@@ -410,7 +417,7 @@ def _solve(model, hh_all: np.ndarray | None = None, population: float | None = N
     cls = access + 3 * (age >= prm["mobility_limit_age"]).astype(np.int8)
     cls[aid_rows[aid[aid_rows] > 0]] += 6
     nocar = np.flatnonzero(~car_ok)
-    nocar = nocar[_no_driver_draw(model, idx[nocar], avail.reshape(-1)[od[nocar]], car[nocar], prm)]
+    nocar = nocar[_no_driver_draw(model, idx[nocar], od[nocar], car[nocar], avail, prm)]
     cls[nocar] += 12
     cells = C.build_cells(n, len(model.segment_ids), idx, od, p.segment[idx], cls, w_idx, aid, aid_rows)
     eq = C.equilibrate(terr, prm, model.year, cells, vot_seg, st.free, st.active_dist, st.A, st.link_time, st.crowd,
