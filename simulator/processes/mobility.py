@@ -397,7 +397,9 @@ def _solve(model, hh_all: np.ndarray | None = None, population: float | None = N
 
     # persistent taste draw (mode habits): drawn for new workers and redrawn at mode_redraw_rate
     u = st.u[idx]
-    fresh = np.flatnonzero(np.isnan(u) | (rng.random(idx.size) < prm["mode_redraw_rate"]))
+    fresh = rng.random(idx.size) < prm["mode_redraw_rate"]
+    fresh |= np.isnan(u)
+    fresh = np.flatnonzero(fresh)
     u[fresh] = rng.random(fresh.size)
     st.u[idx] = u
 

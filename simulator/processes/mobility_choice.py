@@ -215,7 +215,11 @@ def build_cells(n: int, n_seg: int, persons: np.ndarray, od: np.ndarray, seg: np
     ``aid`` per worker; ``aid_rows``: the workers whose aid is not 0, if known."""
     # (od * n_seg + seg) * N_CLASSES + cls, with the small (segment, class) part in int16 (fewer int64 passes)
     small = np.int16 if n_seg * N_CLASSES <= np.iinfo(np.int16).max else np.int64
-    key = od * (n_seg * N_CLASSES) + (seg.astype(small) * N_CLASSES + cls)
+    seg_cls = seg.astype(small)
+    seg_cls *= N_CLASSES
+    seg_cls += cls
+    key = od * (n_seg * N_CLASSES)
+    key += seg_cls
     size = n * n * n_seg * N_CLASSES
     tot = np.bincount(key, weights=w, minlength=size)
     # a cell is present when it holds a worker: with positive weights, when its weight is positive
