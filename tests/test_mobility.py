@@ -325,12 +325,12 @@ def test_build_cells_fast_paths_agree():
 
 
 def test_carpool_draws_are_a_prefix_through_growth_and_compaction():
-    # _driver_draw finds the undrawn rows by bisection: they must be the NaN suffix of the draws, and every
+    # _driver_draw finds the undrawn rows by bisection: they must be the UNDRAWN suffix of the draws, and every
     # person row is drawn after a solve, through births, migration and compactions
     m = FabriqueModel("baseline", scale=0.005, seed=4, end_year=2023, compact_dead_share=0.02,
                       overlap_metrics=False)
     while m.running:
         m.step()
         v = m.mobility_state.v
-        assert v.size >= m.persons.n and not np.isnan(v[: m.persons.n]).any()
-        assert np.isnan(v[m.persons.n:]).all()
+        assert v.size >= m.persons.n and np.all((v[: m.persons.n] >= 0) & (v[: m.persons.n] < 1))
+        assert np.all(v[m.persons.n:] == MB.UNDRAWN)

@@ -45,6 +45,7 @@ from . import mobility_tools as T
 CAR, CARPOOL, TRANSIT, BIKE, WALK = range(len(S.MODES))
 SEGMENTS = ("sophie", "nicolas", "laurence", "carlos", "jean_stephane", "sarah", "huguette", "malika")
 OUTSIDE = -2
+UNDRAWN = -1.0          # driver-match draw not drawn yet (draws are in [0, 1)); finite, unlike NaN
 _share = dict(unit="1", ge=0, le=1)
 
 #: state the metric functions never read: the model's metrics snapshot shares it instead of copying it
@@ -117,7 +118,8 @@ class Commute:
 @dataclass
 class MobilityState:
     u: np.ndarray                       # persistent taste draw per person (mode habits)
-    v: np.ndarray                       # persistent driver-match draw per person (carpool passengers)
+    v: np.ndarray                       # persistent driver-match draw per person (carpool passengers);
+    #                                     UNDRAWN for rows not drawn yet and for spare rows past the person count
     free: tuple                         # (free-flow car time, link-only free-flow SP)
     active_dist: np.ndarray             # km on the road network (diagonal intra_km)
     pop0: float
@@ -205,7 +207,7 @@ def on_compact(model, keep_p, keep_h, pmap, hmap) -> None:
     """Per-person draws and aids follow the compaction of the person rows (see FabriqueModel.compact)."""
     st: MobilityState = model.mobility_state
     st.u = S.compact_rows(st.u, keep_p, np.nan)
-    st.v = S.compact_rows(st.v, keep_p, np.nan)
+    st.v = S.compact_rows(st.v, keep_p, UNDRAWN)
     model.mobility_aid_eur_month = S.compact_rows(np.asarray(model.mobility_aid_eur_month, dtype=np.float64),
                                                   keep_p, 0.0)
     if st.cells is not None:      # the last solve's workers: those still present, at their new rows
@@ -222,11 +224,11 @@ def _driver_draw(model, idx: np.ndarray) -> np.ndarray:
     """
     st: MobilityState = model.mobility_state
     n = model.persons.n
-    st.v = _grow(st.v, n, np.nan)
+    st.v = _grow(st.v, n, UNDRAWN)
     # Every person row gets its draw at the first call after it appears, so the drawn rows are a prefix of
-    # st.v (new rows are appended as NaN; compaction keeps the order): the first NaN row, found by bisection
-    # instead of a pass over all rows, starts the rows to draw, in row order as before.
-    first = bisect.bisect_left(range(n), True, key=lambda i: np.isnan(st.v[i]))
+    # st.v (new rows are appended as UNDRAWN; compaction keeps the order): the first UNDRAWN row, found by
+    # bisection instead of a pass over all rows, starts the rows to draw, in row order as before.
+    first = bisect.bisect_left(range(n), True, key=lambda i: st.v[i] == UNDRAWN)
     if first < n:
         st.v[first:n] = model.stream("mobility_carpool_match").random(n - first)
     return st.v[idx]
