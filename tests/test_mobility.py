@@ -244,3 +244,93 @@ def test_carpool_passengers_need_a_driver_and_choice_agrees_with_labour(model):
     o = h.pole[p.hh[w]].astype(np.int64)
     a2 = MB.carpool_availability(model, o, p.job_pole[w].astype(np.int64), ~carless, h.weight[p.hh[w]], prm)
     assert np.all(a2 >= a) and np.any(a2 > a) and np.all((a >= 0) & (a2 <= 1))
+
+
+# ---------------------------------------------------------------- fast paths give the reference results
+def _nested_logit_reference(gc, theta, mu):
+    """The nested logit as first written, on (k, 5) rows with row reductions (reference for the fast path)."""
+    from simulator.processes.mobility_choice import NESTS, _NEST_OF
+    V = gc * (-theta / mu)
+    m = np.stack([V[:, list(nest)].max(axis=1) for nest in NESTS], axis=1)
+    ok = np.isfinite(m)
+    ms = np.where(ok, m, 0.0)
+    e = np.exp(V - ms[:, _NEST_OF])
+    s = np.stack([e[:, list(nest)].sum(axis=1) for nest in NESTS], axis=1)
+    s_safe = np.where(ok & (s > 0), s, 1.0)
+    iv = np.where(ok, mu * (ms + np.log(s_safe)), -np.inf)
+    top = iv.max(axis=1, keepdims=True)
+    pn = np.exp(iv - np.where(np.isfinite(top), top, 0.0))
+    tot = pn.sum(axis=1, keepdims=True)
+    pn /= np.where(tot > 0, tot, 1.0)
+    return e / s_safe[:, _NEST_OF] * pn[:, _NEST_OF]
+
+
+def test_nested_logit_bit_identical_to_reference():
+    from simulator.processes import mobility_choice as C
+    rng = np.random.default_rng(7)
+    gc = rng.normal(30, 40, (4000, 5)) * np.exp(rng.normal(0, 2, (4000, 5)))
+    gc[rng.random((4000, 5)) < 0.3] = np.inf                       # unavailable modes, whole nests, whole rows
+    for theta, mu in ((0.05, 0.6), (0.5, 0.1), (1.7, 1.0)):
+        assert np.array_equal(C.nested_logit(gc, theta, mu), _nested_logit_reference(gc, theta, mu), equal_nan=True)
+
+
+def test_generalised_minutes_bit_identical_to_reference(model):
+    # the (mode, cell) computation against the (cell, mode) one with 2-D masks, on the model's cells
+    from simulator.processes import mobility_choice as C
+    c, cells, n = model.commute, model.mobility_state.cells, model.territory.n
+    prm, sk = c.params, c.skims
+    vot = c.vot_seg[cells.seg]
+    gc = C.generalised_minutes(sk, prm, n, cells.od, vot, cells.cls, cells.aid)
+    o, d = cells.od // n, cells.od % n
+    acc, limited, no_driver = cells.cls % 3, (cells.cls // 3) % 2 == 1, (cells.cls // 12) % 2 == 1
+    perc, money = sk.perceived[:, o, d].T.copy(), sk.cost_month[:, o, d].T.copy()
+    pnr = acc == 0
+    perc[pnr, TRANSIT] = np.minimum(perc[pnr, TRANSIT], sk.pnr_perceived[o[pnr], d[pnr]])
+    money[:, TRANSIT] = np.maximum(money[:, TRANSIT] - cells.aid, 0.0)
+    ref = perc + money / (2.0 * prm["working_days_month"]) * 60.0 / vot[:, None]
+    asc = prm["asc_min"]
+    ref -= np.array([asc.get(m, 0.0) for m in S.MODES])[None, :]
+    ref[:, CARPOOL] += np.where(acc != 0, asc.get("carpool", 0.0) - prm["asc_carpool_passenger_min"], 0.0)
+    ref[acc != 0, CAR] = np.inf
+    ref[no_driver, CARPOOL] = np.inf
+    ref[limited, BIKE] = np.inf
+    ref[limited & ~sk.walk_ok_limited[o, d], WALK] = np.inf
+    ref[~np.isfinite(perc) | ~np.isfinite(money)] = np.inf
+    assert np.array_equal(gc, ref)
+
+
+def test_build_cells_fast_paths_agree():
+    # present cells from the weights (all positive) or from the counts, aid sums from the aided rows or all rows
+    from simulator.processes import mobility_choice as C
+    rng = np.random.default_rng(3)
+    k, n, n_seg = 20000, 7, 4
+    od = rng.integers(0, n * n, k)
+    seg, cls = rng.integers(0, n_seg, k), rng.integers(0, C.N_CLASSES, k).astype(np.int8)
+    w = rng.random(k) + 0.1
+    aid = np.where(rng.random(k) < 0.05, 30.0, 0.0)
+    a = C.build_cells(n, n_seg, np.arange(k), od, seg, cls, w, aid)
+    b = C.build_cells(n, n_seg, np.arange(k), od, seg, cls, w, aid, np.flatnonzero(aid != 0))
+    w0 = w.copy()
+    w0[::97] = 0.0                                                   # a zero weight: the count path
+    z = C.build_cells(n, n_seg, np.arange(k), od, seg, cls, w0, aid)
+    key = (od * n_seg + seg) * C.N_CLASSES + cls
+    keys = np.unique(key)
+    for cells in (a, b, z):
+        assert np.array_equal((cells.od * n_seg + cells.seg) * C.N_CLASSES + cells.cls, keys)
+        assert np.array_equal(keys[cells.of_person], key)
+    for f in ("w", "aid"):
+        assert np.array_equal(getattr(a, f), getattr(b, f))
+    ref_aid = np.bincount(a.of_person, weights=w * aid, minlength=keys.size)
+    assert np.array_equal(a.aid, np.where(a.w > 0, ref_aid / np.maximum(a.w, 1e-12), 0.0))
+
+
+def test_carpool_draws_are_a_prefix_through_growth_and_compaction():
+    # _driver_draw finds the undrawn rows by bisection: they must be the UNDRAWN suffix of the draws, and every
+    # person row is drawn after a solve, through births, migration and compactions
+    m = FabriqueModel("baseline", scale=0.005, seed=4, end_year=2023, compact_dead_share=0.02,
+                      overlap_metrics=False)
+    while m.running:
+        m.step()
+        v = m.mobility_state.v
+        assert v.size >= m.persons.n and np.all((v[: m.persons.n] >= 0) & (v[: m.persons.n] < 1))
+        assert np.all(v[m.persons.n:] == MB.UNDRAWN)

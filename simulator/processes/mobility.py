@@ -28,6 +28,7 @@ for every number.
 """
 from __future__ import annotations
 
+import bisect
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,11 +45,12 @@ from . import mobility_tools as T
 CAR, CARPOOL, TRANSIT, BIKE, WALK = range(len(S.MODES))
 SEGMENTS = ("sophie", "nicolas", "laurence", "carlos", "jean_stephane", "sarah", "huguette", "malika")
 OUTSIDE = -2
+UNDRAWN = -1.0          # driver-match draw not drawn yet (draws are in [0, 1)); finite, unlike NaN
 _share = dict(unit="1", ge=0, le=1)
 
 #: state the metric functions never read: the model's metrics snapshot shares it instead of copying it
-METRICS_UNREAD = ("mobility_aid_eur_month", "mobility_state.u", "mobility_state.cells", "mobility_state.A",
-                  "mobility_state.transit_cache", "mobility_state.P")
+METRICS_UNREAD = ("mobility_aid_eur_month", "mobility_state.u", "mobility_state.v", "mobility_state.cells",
+                  "mobility_state.A", "mobility_state.transit_cache", "mobility_state.P")
 
 SPECS = {
     # supply levers
@@ -116,7 +118,8 @@ class Commute:
 @dataclass
 class MobilityState:
     u: np.ndarray                       # persistent taste draw per person (mode habits)
-    v: np.ndarray                       # persistent driver-match draw per person (carpool passengers)
+    v: np.ndarray                       # persistent driver-match draw per person (carpool passengers);
+    #                                     UNDRAWN for rows not drawn yet and for spare rows past the person count
     free: tuple                         # (free-flow car time, link-only free-flow SP)
     active_dist: np.ndarray             # km on the road network (diagonal intra_km)
     pop0: float
@@ -154,6 +157,20 @@ def _resize(a: np.ndarray, n: int, fill: Any) -> np.ndarray:
     return out
 
 
+def _grow(a: np.ndarray, n: int, fill: Any) -> np.ndarray:
+    """``a`` with at least ``n`` rows, new rows ``fill``; grows with spare rows (1/16) so that the yearly
+    growth of the population does not reallocate (and copy) a per-person draw every year.
+
+    Rows past the person count are ``fill`` and never read; compaction cuts them (``S.compact_rows``).
+    """
+    if a.size >= n:
+        return a
+    out = np.empty(n + n // 16, dtype=a.dtype)
+    out[: a.size] = a
+    out[a.size:] = fill
+    return out
+
+
 def car_access(model, idx: np.ndarray, hh: np.ndarray | None = None) -> np.ndarray:
     """0 = licence and household car, 1 = licence without car, 2 = no licence.
 
@@ -177,7 +194,12 @@ def carpool_availability(model, o: np.ndarray, d: np.ndarray, car_ok: np.ndarray
     enlarge the pool of drivers a passenger can reach.
     """
     n = model.territory.n
-    drivers = np.bincount(o * n + d, weights=w * car_ok, minlength=n * n).reshape(n, n)
+    return _carpool_avail_od(n, o * n + d, car_ok, w, prm)
+
+
+def _carpool_avail_od(n: int, od: np.ndarray, car_ok: np.ndarray, w: np.ndarray, prm: dict) -> np.ndarray:
+    """:func:`carpool_availability` from the flat OD index ``o * n + d`` of each worker."""
+    drivers = np.bincount(od, weights=w * car_ok, minlength=n * n).reshape(n, n)
     return 1.0 - np.exp(-prm["carpool_match_scale"] * drivers / prm["carpool_match_drivers"])
 
 
@@ -185,7 +207,7 @@ def on_compact(model, keep_p, keep_h, pmap, hmap) -> None:
     """Per-person draws and aids follow the compaction of the person rows (see FabriqueModel.compact)."""
     st: MobilityState = model.mobility_state
     st.u = S.compact_rows(st.u, keep_p, np.nan)
-    st.v = S.compact_rows(st.v, keep_p, np.nan)
+    st.v = S.compact_rows(st.v, keep_p, UNDRAWN)
     model.mobility_aid_eur_month = S.compact_rows(np.asarray(model.mobility_aid_eur_month, dtype=np.float64),
                                                   keep_p, 0.0)
     if st.cells is not None:      # the last solve's workers: those still present, at their new rows
@@ -201,10 +223,14 @@ def _driver_draw(model, idx: np.ndarray) -> np.ndarray:
     and two runs with the same seed share each person's draw (common random numbers).
     """
     st: MobilityState = model.mobility_state
-    st.v = _resize(st.v, model.persons.n, np.nan)
-    new = np.flatnonzero(np.isnan(st.v))
-    if new.size:
-        st.v[new] = model.stream("mobility_carpool_match").random(new.size)
+    n = model.persons.n
+    st.v = _grow(st.v, n, UNDRAWN)
+    # Every person row gets its draw at the first call after it appears, so the drawn rows are a prefix of
+    # st.v (new rows are appended as UNDRAWN; compaction keeps the order): the first UNDRAWN row, found by
+    # bisection instead of a pass over all rows, starts the rows to draw, in row order as before.
+    first = bisect.bisect_left(range(n), True, key=lambda i: st.v[i] == UNDRAWN)
+    if first < n:
+        st.v[first:n] = model.stream("mobility_carpool_match").random(n - first)
     return st.v[idx]
 
 
@@ -224,9 +250,20 @@ def _no_driver(model, idx: np.ndarray, o: np.ndarray, d: np.ndarray, avail: np.n
         sel = np.flatnonzero(access != C.CAR_OK)
         out[sel] = _no_driver(model, idx[sel], o[sel], d[sel], avail, hh[sel])
         return out
-    hh_car = model.households.car[hh] > 0
-    miss = (1.0 - avail[o, d]) * (1.0 - model.params["mobility"]["carpool_household_driver_prob"] * hh_car)
-    return _driver_draw(model, idx) >= 1.0 - miss
+    n = avail.shape[0]
+    return _no_driver_draw(model, idx, o * n + d, model.households.car[hh] > 0, avail, model.params["mobility"])
+
+
+def _no_driver_draw(model, idx: np.ndarray, od: np.ndarray, hh_car: np.ndarray, avail: np.ndarray,
+                    prm: dict) -> np.ndarray:
+    """:func:`_no_driver` from each person's flat OD (o * n + d) and whether their household has a car.
+
+    The threshold 1 - P(no driver) takes one value per (OD, household car): computed on that small table,
+    then gathered per person (the same numbers as computed per person).
+    """
+    miss = (1.0 - avail.reshape(-1, 1)) * (1.0 - prm["carpool_household_driver_prob"] * np.array([False, True]))
+    threshold = (1.0 - miss).reshape(-1)                  # index od * 2 + household car
+    return _driver_draw(model, idx) >= threshold[od * 2 + hh_car]
 
 
 def _classes(model, idx: np.ndarray, prm: dict, no_driver: np.ndarray | None = None,
@@ -249,7 +286,7 @@ def available_modes(model, persons_idx: np.ndarray, job_poles: np.ndarray | None
     idx = np.asarray(persons_idx, dtype=np.int64)
     prm = model.params["mobility"]
     out = np.ones((idx.size, len(S.MODES)), dtype=bool)
-    hh = model.persons.hh[idx]
+    hh = model.persons.hh[idx].astype(np.intp)         # (an intp index gathers faster than int32)
     access = car_access(model, idx, hh)
     car = access == C.CAR_OK
     out[:, CAR] = car
@@ -279,10 +316,19 @@ def init(model) -> None:
 
 
 def step(model) -> dict[str, float]:
-    events = T.update(model, model.params["mobility"], model.stream("mobility"))
-    _solve(model)
+    # the household row of every person as an index (intp): numpy gathers with an int32 index convert it
+    # on every call, slowly; converted once, it serves the passes over all persons of update and _solve
+    hh = model.persons.hh.astype(np.intp)
+    pop = _population(model, hh)          # update changes no weight, household or alive flag
+    events = T.update(model, model.params["mobility"], model.stream("mobility"), hh)
+    _solve(model, hh, pop)
     st = model.mobility_state
     return events | {"mobility_equilibrium_gap": st.gap, "mobility_outer_iterations": float(st.outer_iterations)}
+
+
+def _population(model, hh: np.ndarray) -> float:
+    """``model.population()``, the same sum bit for bit, from the persons' household rows ``hh`` (intp)."""
+    return float(model.households.weight[hh[model.persons.alive]].sum())
 
 
 def _weighted(model, mask: np.ndarray) -> float:
@@ -331,34 +377,56 @@ def expected_shares(model) -> dict[str, np.ndarray]:
             "car_time": float((car_w * t[:, CAR]).sum() / car_w.sum())}
 
 
-def _solve(model) -> None:
+def _solve(model, hh_all: np.ndarray | None = None, population: float | None = None) -> None:
+    """Mode choice and congestion; ``hh_all`` (persons.hh as intp) and ``population`` if the caller has them."""
     prm = model.params["mobility"]
     terr, p, h = model.territory, model.persons, model.households
     st: MobilityState = model.mobility_state
     rng = model.stream("mobility")
     n, npers = terr.n, p.n
-    st.u = _resize(st.u, npers, np.nan)
+    st.u = _grow(st.u, npers, np.nan)
     model.mobility_aid_eur_month = _resize(np.asarray(model.mobility_aid_eur_month, dtype=np.float64), npers, 0.0)
     vot_seg = _vot_by_segment(model, prm)
 
-    workers = p.alive & (p.status == S.EMPLOYED) & (p.job_pole != -1)
-    idx = np.flatnonzero(workers & (p.job_pole >= 0))
+    # workers: alive, employed, with a job pole (>= 0 inside AMP, OUTSIDE); the rows with a job pole are
+    # selected first (one pass over all persons), the other tests run on them only
+    cand = np.flatnonzero(p.job_pole != -1)
+    job = p.job_pole[cand]
+    employed = p.alive[cand] & (p.status[cand] == S.EMPLOYED)
+    inside = np.flatnonzero(employed & (job >= 0))
+    idx = cand[inside]
+    out = cand[np.flatnonzero(employed & (job == OUTSIDE))]
+
+    # persistent taste draw (mode habits): drawn for new workers and redrawn at mode_redraw_rate
     u = st.u[idx]
-    fresh = np.isnan(u) | (rng.random(idx.size) < prm["mode_redraw_rate"])
-    u[fresh] = rng.random(int(fresh.sum()))
+    fresh = rng.random(idx.size) < prm["mode_redraw_rate"]
+    fresh |= np.isnan(u)
+    fresh = np.flatnonzero(fresh)
+    u[fresh] = rng.random(fresh.size)
     st.u[idx] = u
-    hh = p.hh[idx]
-    o = h.pole[hh].astype(np.int64)
-    d = p.job_pole[idx].astype(np.int64)
+
+    hh = p.hh[idx].astype(np.intp) if hh_all is None else hh_all[idx]
+    od = np.multiply(h.pole[hh], n, dtype=np.int64)        # flat (home pole, job pole): o * n + d
+    od += job[inside]
     w_idx = h.weight[hh]
-    access = car_access(model, idx, hh)
-    avail = carpool_availability(model, o, d, access == C.CAR_OK, w_idx, prm)
-    cls = _classes(model, idx, prm, _no_driver(model, idx, o, d, avail, hh, access), access)
+    age = p.age[idx]
+    lic = p.licence[idx] & (age >= 18)
+    car = h.car[hh] > 0
+    car_ok = lic & car
+    access = 2 - lic.astype(np.int8) - car_ok               # car_access: 0 car, 1 licence no car, 2 no licence
+    avail = _carpool_avail_od(n, od, car_ok, w_idx, prm)
     aid = model.mobility_aid_eur_month[idx]
-    cells = C.build_cells(n, len(model.segment_ids), idx, o, d, p.segment[idx].astype(np.int64), cls,
-                          w_idx, aid)
+    aid_rows = np.flatnonzero(aid != 0)                     # the few workers with a transit aid (a bool scan is fast)
+    # class (C.person_class): access + 3 limited + 6 aided + 12 no driver (persons without car access only)
+    cls = access + 3 * (age >= prm["mobility_limit_age"]).astype(np.int8)
+    cls[aid_rows[aid[aid_rows] > 0]] += 6
+    nocar = np.flatnonzero(~car_ok)
+    nocar = nocar[_no_driver_draw(model, idx[nocar], od[nocar], car[nocar], avail, prm)]
+    cls[nocar] += 12
+    cells = C.build_cells(n, len(model.segment_ids), idx, od, p.segment[idx], cls, w_idx, aid, aid_rows)
     eq = C.equilibrate(terr, prm, model.year, cells, vot_seg, st.free, st.active_dist, st.A, st.link_time, st.crowd,
-                       st.background, model.population() / st.pop0, st.transit_cache)
+                       st.background, (model.population() if population is None else population) / st.pop0,
+                       st.transit_cache)
     st.A, st.link_time, st.link_flow = eq.assignment.A, eq.assignment.time, eq.assignment.flow
     st.crowd, st.background, st.line_vc = eq.crowd, eq.background, eq.line_vc
     st.gap, st.ue_iterations = eq.assignment.gap, eq.assignment.iterations
@@ -366,22 +434,32 @@ def _solve(model) -> None:
     st.cells, st.P, st.road_od = cells, eq.P, eq.road_od
     sk = eq.skims
 
-    # each worker draws a mode from its cell's probabilities (persistent taste draw)
+    # each worker draws a mode from its cell's probabilities (persistent taste draw):
+    # mode = number of the cell's cumulative shares below u, column by column (no [W, 4] gather)
     cum = np.cumsum(eq.P, axis=1)
     cum = cum[:, :-1] / np.maximum(cum[:, -1:], 1e-300)
-    cum_t = np.ascontiguousarray(cum.T)                   # [modes - 1, cells]: column by column, no [W, 4] gather
-    mode = np.zeros(idx.size, dtype=np.int64)
+    cum_t = np.ascontiguousarray(cum.T)                   # [modes - 1, cells]
+    mode = np.zeros(idx.size, dtype=np.int8)
+    g = np.empty(idx.size)
+    above = np.empty(idx.size, dtype=bool)
     for j in range(cum_t.shape[0]):
-        mode += u > cum_t[j][cells.of_person]
-    od = o * n + d                                         # flat (o, d) and (mode, o, d) indices: 1-D gathers
-    mod = mode * (n * n) + od
-    t = sk.time.reshape(-1)[mod]
+        np.take(cum_t[j], cells.of_person, out=g, mode="wrap")   # valid indices: "wrap" is the unbuffered take
+        mode += np.greater(u, g, out=above)
+    mod = np.multiply(mode, n * n, dtype=np.int64)        # flat (mode, o, d): 1-D gathers
+    mod += od
+    # time and cost are gathered straight in the dtype of the person columns from skims cast once (n x n):
+    # rounding to float32 keeps the order, so min(float32 a, float32 b) = float32(min(a, b)); the aid is
+    # subtracted in float64, as before, then cast
+    f_t, f_c = p.commute_min.dtype, p.mobility_cost.dtype
+    t = sk.time.astype(f_t).reshape(-1)[mod]
     transit = mode == TRANSIT
-    pnr = np.flatnonzero(transit & (access == C.CAR_OK))
-    t[pnr] = np.minimum(t[pnr], sk.pnr_time.reshape(-1)[od[pnr]])
-    cost = sk.cost_month.reshape(-1)[mod]
-    tr = np.flatnonzero(transit)
-    cost[tr] = np.maximum(cost[tr] - aid[tr], 0.0)
+    pnr = np.flatnonzero(transit & car_ok)
+    t[pnr] = np.minimum(t[pnr], sk.pnr_time.astype(f_t).reshape(-1)[od[pnr]])
+    cost = sk.cost_month.astype(f_c).reshape(-1)[mod]
+    # transit riders pay max(cost - aid, 0): with no negative (or -0.0) transit cost in the skim, only the few
+    # aided riders change; otherwise every rider is recomputed
+    tr = aid_rows[transit[aid_rows]] if not np.signbit(sk.cost_month[TRANSIT]).any() else np.flatnonzero(transit)
+    cost[tr] = np.maximum(sk.cost_month.reshape(-1)[mod[tr]] - aid[tr], 0.0)
 
     p.mode[:] = S.NO_MODE
     p.commute_min[:] = 0.0
@@ -389,16 +467,18 @@ def _solve(model) -> None:
     p.mode[idx] = mode
     p.commute_min[idx] = t
     p.mobility_cost[idx] = cost
-    out = np.flatnonzero(workers & (p.job_pole == OUTSIDE))
-    m_out, t_out, c_out = _outside(model, out, prm)
-    p.mode[out], p.commute_min[out], p.mobility_cost[out] = m_out, t_out, c_out
+    m_out, t_out, c_out = _outside(model, out, prm, None if hh_all is None else hh_all[out])
+    p.mode[out] = m_out
+    p.commute_min[out] = t_out.astype(p.commute_min.dtype)
+    p.mobility_cost[out] = c_out.astype(p.mobility_cost.dtype)
     model.commute = Commute(time=sk.time, cost_month=sk.cost_month, free_time=sk.free_time, year=model.year,
                             skims=sk, params=dict(prm), vot_seg=vot_seg, carpool_avail=avail)
 
 
-def _outside(model, idx: np.ndarray, prm: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Workers outside AMP: a fixed commute, by car when available, else transit."""
-    car = car_access(model, idx) == C.CAR_OK
+def _outside(model, idx: np.ndarray, prm: dict, hh: np.ndarray | None = None
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Workers outside AMP: a fixed commute, by car when available, else transit (``hh``: their households)."""
+    car = car_access(model, idx, hh) == C.CAR_OK
     mode = np.where(car, CAR, TRANSIT).astype(np.int8)
     trips = 2.0 * prm["working_days_month"]
     car_cost = trips * prm["outside_commute_km"] * prm["car_cost_per_km"] + \
@@ -439,7 +519,7 @@ def best_commute(model, persons_idx: np.ndarray, job_poles: np.ndarray
     inside = job >= 0
     if inside.any():
         ii = np.flatnonzero(inside)
-        hh = p.hh[idx[ii]]
+        hh = p.hh[idx[ii]].astype(np.intp)
         o = h.pole[hh].astype(np.int64)
         d = job[ii]
         access = car_access(model, idx[ii], hh)

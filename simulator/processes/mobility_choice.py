@@ -117,27 +117,31 @@ def generalised_minutes(sk: Skims, prm: dict, n: int, od: np.ndarray, vot: np.nd
     passenger constant for persons without a car), money per trip = monthly
     cost / (2 x working days). Carpool is unavailable to persons without car
     access who found no driver on their OD (class flag 12).
+
+    Computed mode by mode on a (5, k) array (contiguous rows, no 2-D masks);
+    the (k, 5) result is its transpose (a view).
     """
-    o, d = od // n, od % n
     car_access = cls % 3
     limited = (cls // 3) % 2 == 1
     no_driver = (cls // 12) % 2 == 1
     trips = 2.0 * prm["working_days_month"]
     asc = prm["asc_min"]
-    perc = sk.perceived[:, o, d].T.copy()                       # (k, 5)
-    money = sk.cost_month[:, o, d].T.copy()
-    pnr = car_access == CAR_OK
-    perc[pnr, TRANSIT] = np.minimum(perc[pnr, TRANSIT], sk.pnr_perceived[o[pnr], d[pnr]])
-    money[:, TRANSIT] = np.maximum(money[:, TRANSIT] - aid, 0.0)
-    gc = perc + money / trips * 60.0 / vot[:, None]
-    gc -= np.array([asc.get(m, 0.0) for m in S.MODES])[None, :]
-    gc[:, CARPOOL] += np.where(car_access != CAR_OK, asc.get("carpool", 0.0) - prm["asc_carpool_passenger_min"], 0.0)
-    gc[car_access != CAR_OK, CAR] = np.inf
-    gc[no_driver, CARPOOL] = np.inf
-    gc[limited, BIKE] = np.inf
-    gc[limited & ~sk.walk_ok_limited[o, d], WALK] = np.inf
+    n_modes = len(S.MODES)
+    perc = sk.perceived.reshape(n_modes, n * n)[:, od]            # (5, k)
+    money = sk.cost_month.reshape(n_modes, n * n)[:, od]
+    pnr = np.flatnonzero(car_access == CAR_OK)
+    perc[TRANSIT, pnr] = np.minimum(perc[TRANSIT, pnr], sk.pnr_perceived.reshape(-1)[od[pnr]])
+    money[TRANSIT] = np.maximum(money[TRANSIT] - aid, 0.0)
+    gc = perc + money / trips * 60.0 / vot
+    gc -= np.array([asc.get(m, 0.0) for m in S.MODES])[:, None]
+    no_car = car_access != CAR_OK
+    gc[CARPOOL] += np.where(no_car, asc.get("carpool", 0.0) - prm["asc_carpool_passenger_min"], 0.0)
+    gc[CAR, no_car] = np.inf
+    gc[CARPOOL, no_driver] = np.inf
+    gc[BIKE, limited] = np.inf
+    gc[WALK, limited & ~sk.walk_ok_limited.reshape(-1)[od]] = np.inf
     gc[~np.isfinite(perc) | ~np.isfinite(money)] = np.inf
-    return gc
+    return gc.T
 
 
 def nested_logit(gc: np.ndarray, theta: float, mu: float) -> np.ndarray:
@@ -146,20 +150,36 @@ def nested_logit(gc: np.ndarray, theta: float, mu: float) -> np.ndarray:
     Nests ``NESTS``; within a nest exp(V/mu) shares, between nests the
     inclusive values mu (max + log sum). An unavailable mode (inf) has
     probability 0, a nest with no available mode too.
+
+    Computed on (modes, k) rows (reductions over a nest or over the nests are
+    element-wise maxima and left-to-right sums, as numpy's row reductions);
+    the (k, 5) result is a transpose (a view).
     """
-    V = gc * (-theta / mu)                                  # V/mu, -inf where unavailable
-    m = np.stack([V[:, list(nest)].max(axis=1) for nest in NESTS], axis=1)     # (k, nests)
+    V = gc.T * (-theta / mu)                                # (5, k) V/mu, -inf where unavailable
+    m = np.empty((len(NESTS), V.shape[1]))                   # (nests, k) max of each nest
+    for i, nest in enumerate(NESTS):
+        m[i] = V[nest[0]]
+        for j in nest[1:]:
+            np.maximum(m[i], V[j], out=m[i])
     ok = np.isfinite(m)
     ms = np.where(ok, m, 0.0)
-    e = np.exp(V - ms[:, _NEST_OF])                         # 0 where unavailable
-    s = np.stack([e[:, list(nest)].sum(axis=1) for nest in NESTS], axis=1)
+    e = np.exp(V - ms[_NEST_OF])                            # 0 where unavailable
+    s = np.empty_like(m)
+    for i, nest in enumerate(NESTS):
+        s[i] = e[nest[0]]
+        for j in nest[1:]:
+            s[i] += e[j]
     s_safe = np.where(ok & (s > 0), s, 1.0)
     iv = np.where(ok, mu * (ms + np.log(s_safe)), -np.inf)
-    top = iv.max(axis=1, keepdims=True)
+    top = iv[0].copy()
+    for i in range(1, len(NESTS)):
+        np.maximum(top, iv[i], out=top)
     pn = np.exp(iv - np.where(np.isfinite(top), top, 0.0))
-    tot = pn.sum(axis=1, keepdims=True)
+    tot = pn[0].copy()
+    for i in range(1, len(NESTS)):
+        tot += pn[i]
     pn /= np.where(tot > 0, tot, 1.0)
-    return e / s_safe[:, _NEST_OF] * pn[:, _NEST_OF]
+    return (e / s_safe[_NEST_OF] * pn[_NEST_OF]).T
 
 
 def logsum_minutes(gc: np.ndarray, theta: float, mu: float) -> np.ndarray:
@@ -189,20 +209,32 @@ class Cells:
     persons: np.ndarray    # worker rows
 
 
-def build_cells(n: int, n_seg: int, persons: np.ndarray, o: np.ndarray, d: np.ndarray, seg: np.ndarray,
-                cls: np.ndarray, w: np.ndarray, aid: np.ndarray) -> Cells:
-    key = ((o.astype(np.int64) * n + d) * n_seg + seg) * N_CLASSES + cls
+def build_cells(n: int, n_seg: int, persons: np.ndarray, od: np.ndarray, seg: np.ndarray,
+                cls: np.ndarray, w: np.ndarray, aid: np.ndarray, aid_rows: np.ndarray | None = None) -> Cells:
+    """Cells of the workers ``persons``: ``od`` = o * n + d, ``seg``, ``cls``, weight ``w`` and transit aid
+    ``aid`` per worker; ``aid_rows``: the workers whose aid is not 0, if known."""
+    # (od * n_seg + seg) * N_CLASSES + cls, with the small (segment, class) part in int16 (fewer int64 passes)
+    small = np.int16 if n_seg * N_CLASSES <= np.iinfo(np.int16).max else np.int64
+    seg_cls = seg.astype(small)
+    seg_cls *= N_CLASSES
+    seg_cls += cls
+    key = od * (n_seg * N_CLASSES)
+    key += seg_cls
     size = n * n * n_seg * N_CLASSES
     tot = np.bincount(key, weights=w, minlength=size)
-    present = np.bincount(key, minlength=size) > 0
+    # a cell is present when it holds a worker: with positive weights, when its weight is positive
+    present = tot > 0 if w.size == 0 or w.min() > 0 else np.bincount(key, minlength=size) > 0
     cell_keys = np.flatnonzero(present)
     index = np.full(size, -1, dtype=np.int64)
     index[cell_keys] = np.arange(cell_keys.size)
-    aid_sum = np.bincount(key, weights=w * aid, minlength=size)[cell_keys]
+    of_person = index[key]
+    # mean aid per cell: only the few aided workers add to the sums (the others add zeros)
+    aided = np.flatnonzero(aid != 0) if aid_rows is None else aid_rows
+    aid_sum = np.bincount(of_person[aided], weights=w[aided] * aid[aided], minlength=cell_keys.size)
     ww = tot[cell_keys]
     return Cells(od=cell_keys // (n_seg * N_CLASSES), seg=(cell_keys // N_CLASSES) % n_seg,
                  cls=cell_keys % N_CLASSES, w=ww, aid=np.where(ww > 0, aid_sum / np.maximum(ww, 1e-12), 0.0),
-                 of_person=index[key], persons=persons)
+                 of_person=of_person, persons=persons)
 
 
 # ---------------------------------------------------------------- equilibrium

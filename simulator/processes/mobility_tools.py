@@ -18,8 +18,10 @@ from __future__ import annotations
 import numpy as np
 
 
-def update(model, prm: dict, rng: np.random.Generator) -> dict[str, float]:
+def update(model, prm: dict, rng: np.random.Generator, hh: np.ndarray | None = None) -> dict[str, float]:
+    """One year of licences and car purchases; ``hh``: persons.hh as intp if the caller has it."""
     p, h = model.persons, model.households
+    hh = p.hh.astype(np.intp) if hh is None else hh      # an intp index gathers faster than int32
     named = np.zeros(h.n, dtype=bool)
     named[model.named_households] = True
     a0, a1 = prm["licence_ages"]
@@ -27,17 +29,17 @@ def update(model, prm: dict, rng: np.random.Generator) -> dict[str, float]:
     seg_share = np.array([float(s.segment["licence"]) for s in model.personas])
     hazard = 1.0 - (1.0 - np.clip(seg_share, 0.0, 0.999)) ** (1.0 / years)
     ci = np.flatnonzero(p.alive & ~p.licence & (p.age >= a0) & (p.age <= a1))
-    ci = ci[~named[p.hh[ci]]]
     u = rng.random(p.n)                                   # one draw per person row, as before
     new_lic = ci[u[ci] < hazard[p.segment[ci]]]
+    new_lic = new_lic[~named[hh[new_lic]]]                # (the named households keep theirs: fewer rows to test)
     p.licence[new_lic] = True
     carless = h.alive & (h.car == 0) & ~named
-    driver = carless[p.hh]                                # licensed living adults of car-less households
+    driver = carless[hh]                                # licensed living adults of car-less households
     driver &= p.alive
     driver &= p.licence
     driver &= p.age >= 18
     hcand = np.zeros(h.n, dtype=bool)
-    hcand[p.hh[driver]] = True
-    buy = hcand & (rng.random(h.n) < prm["car_acquisition_rate"])
+    hcand[hh[np.flatnonzero(driver)]] = True             # (few rows: an index selects faster than the mask)
+    buy = np.flatnonzero(hcand & (rng.random(h.n) < prm["car_acquisition_rate"]))
     h.car[buy] = 1
-    return {"licences_obtained": float(h.weight[p.hh[new_lic]].sum()), "cars_bought": float(h.weight[buy].sum())}
+    return {"licences_obtained": float(h.weight[hh[new_lic]].sum()), "cars_bought": float(h.weight[buy].sum())}
