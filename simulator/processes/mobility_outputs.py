@@ -28,8 +28,9 @@ class _View:
         self.d = p.job_pole[self.idx].astype(np.int64)
         self.seg = p.segment[self.idx].astype(np.int64)
         self.mode = p.mode[self.idx].astype(np.int64)
-        self.time = p.commute_min[self.idx].astype(np.float64)
-        self.cost = p.mobility_cost[self.idx].astype(np.float64)
+        # float32 as stored: products with the float64 weights are float64, the same numbers as casting first
+        self.time = p.commute_min[self.idx]
+        self.cost = p.mobility_cost[self.idx]
         self.inside = self.d >= 0
         self.od = np.where(self.inside, self.o * model.territory.n + np.maximum(self.d, 0), -1)
         self.den: dict = {}   # weight totals per grouping of every commuter, shared by the unmasked metrics
@@ -78,9 +79,10 @@ def metrics(model, g: M.Groups) -> list[M.Row]:
     _emit(rows, "mobility_cost_eur_month", g, v, v.cost)
     tot = v.w.sum()
     by_mode = np.bincount(v.mode, weights=v.w, minlength=len(S.MODES))
+    shares = _mode_shares(g, v)
     for k, name in enumerate(S.MODES):
         rows.append(("mode_share", f"mode={name}", float(by_mode[k] / tot) if tot > 0 else np.nan))
-        _emit(rows, f"mode_share_{name}", g, v, (v.mode == k).astype(np.float64))
+        rows += shares[k]
     road = v.inside & ((v.mode == CAR) | (v.mode == CARPOOL))
     ratio = np.ones(v.idx.size)
     ratio[v.inside] = (c.time[CAR] / c.free_time).ravel()[v.od[v.inside]]
@@ -96,6 +98,36 @@ def metrics(model, g: M.Groups) -> list[M.Row]:
     rows.append(("road_peak_vehicle_km", "all",
                  float(st.link_flow @ model.territory.road_length_km) if st.link_flow is not None else 0.0))
     return rows
+
+
+def _mode_shares(g: M.Groups, v: _View) -> list[list[M.Row]]:
+    """``mode_share_<mode>`` rows of each mode: the same numbers as ``_emit`` of its indicator, in two bincounts.
+
+    Per group, the weight of the commuters of mode k summed in row order is
+    what ``_emit``'s bincount of w x [mode == k] adds (the other rows add
+    +0.0); the overall share keeps ``_emit``'s sum over every commuter.
+    """
+    nm = len(S.MODES)
+    dens = {}
+    by = {}
+    for name, keys, size in (("segment", v.seg, len(g.seg_ids)), ("pole", v.o, len(g.pole_ids))):
+        if name not in v.den:
+            v.den[name] = np.bincount(keys, weights=v.w, minlength=size)
+        dens[name] = v.den[name]
+        by[name] = np.bincount(keys * nm + v.mode, weights=v.w, minlength=size * nm).reshape(size, nm)
+    if "tot" not in v.den:
+        v.den["tot"] = v.w.sum()
+    tot = v.den["tot"]
+    out = []
+    for k, mode in enumerate(S.MODES):
+        name = f"mode_share_{mode}"
+        rows = [(name, "all", float((v.w * (v.mode == k)).sum() / tot) if tot > 0 else np.nan)]
+        for grp, ids in (("segment", g.seg_ids), ("pole", g.pole_ids)):
+            den, num = dens[grp], by[grp][:, k]
+            share = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+            rows += [(name, f"{grp}={i}", float(x)) for i, x in zip(ids, share)]
+        out.append(rows)
+    return out
 
 
 def _car_share_long(model, v: _View) -> float:
