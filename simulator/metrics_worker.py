@@ -31,6 +31,7 @@ import functools
 import io
 import os
 import pickle
+import shutil
 import signal
 import socket
 import subprocess
@@ -132,6 +133,10 @@ def _attach(name: str) -> shared_memory.SharedMemory:
         resource_tracker.register = register
 
 
+class NoRoom(RuntimeError):
+    """Not enough shared memory for the copy of the state: the model computes its metrics in line instead."""
+
+
 class MetricsWorker:
     """One child process computing the metric rows of a model's years (see the module docstring)."""
 
@@ -201,6 +206,12 @@ class MetricsWorker:
         if self._shm is not None and self._shm.size >= size:
             return
         self._release_block()
+        shm_dir = Path("/dev/shm")
+        if shm_dir.is_dir():      # a full tmpfs (containers often give 64 MB) would crash the writer with SIGBUS
+            free = shutil.disk_usage(shm_dir).free
+            if free < size * 1.25 + 4096:
+                raise NoRoom(f"{shm_dir} has {free / 2**20:.0f} MB free, the state copy needs "
+                             f"{size * 1.25 / 2**20:.0f} MB")
         # room to grow (the population grows by ~0.5 %/yr): a new block only every several years
         self._shm = shared_memory.SharedMemory(create=True, size=int(size * 1.25) + 4096)
         self.block_bytes = max(self.block_bytes, self._shm.size)

@@ -12,6 +12,7 @@ import contextlib
 import importlib
 import importlib.util
 import time
+import warnings
 import weakref
 import zlib
 from typing import Any
@@ -332,7 +333,18 @@ class FabriqueModel(mesa.Model):
             self._flow_rows += flows
             return
         state, unread = self._metrics_state()
-        self._metrics_worker.submit(state, unread, events)
+        from .metrics_worker import NoRoom
+        try:
+            self._metrics_worker.submit(state, unread, events)
+        except NoRoom as exc:            # e.g. a container's small /dev/shm: in line from now on, same rows
+            warnings.warn(f"metrics computed in line from now on: {exc}", RuntimeWarning, stacklevel=2)
+            self.overlap_metrics = False
+            self._worker_finalizer()
+            self._metrics_worker = None
+            rows, flows, _ = self._compute_metrics(self, events)
+            self._metric_rows += rows
+            self._flow_rows += flows
+            return
         self._metrics_pending = True
 
     @staticmethod

@@ -201,3 +201,18 @@ def test_ids_of_dropped_rows_are_not_handed_out_again():
     p.append(baby)
     assert p.pid[-2:].min() > newest
     assert np.all(np.diff(p.pid) > 0)
+
+
+def test_metrics_fall_back_to_in_line_without_shared_memory_room(monkeypatch):
+    import shutil as _shutil
+    from collections import namedtuple
+    Usage = namedtuple("Usage", "total used free")
+    monkeypatch.setattr(_shutil, "disk_usage", lambda path: Usage(10**9, 10**9, 1024))   # a full /dev/shm
+    with pytest.warns(RuntimeWarning, match="in line"):    # from the first collection, at construction
+        m = FabriqueModel("baseline", scale=0.003, seed=1, end_year=2019, overlap_metrics=True)
+        m.run_model()
+    assert m.overlap_metrics is False and m._metrics_worker is None
+    ref = FabriqueModel("baseline", scale=0.003, seed=1, end_year=2019, overlap_metrics=False)
+    ref.run_model()
+    assert [r[:3] for r in m.metric_rows] == [r[:3] for r in ref.metric_rows]
+    np.testing.assert_array_equal([r[3] for r in m.metric_rows], [r[3] for r in ref.metric_rows])
