@@ -184,8 +184,11 @@ def sample_cells(rng: np.random.Generator, group: np.ndarray, weights: np.ndarra
     u = rng.random((group.size, k))
     x = group[:, None] + u
     B = 4096                                   # buckets per unit of x (a power of 2: j / B and x * B are exact)
-    fB = flat * B
     m = n_groups * B + 2
+    if x.size * 4 < m:                         # few draws (small scales): the tables would cost more than searching
+        pos = np.searchsorted(flat, x, side="right")
+        return np.clip(pos - group[:, None] * n_cells, 0, n_cells - 1), tot[group] > 0
+    fB = flat * B
     lo = np.cumsum(np.bincount(np.ceil(fB).astype(np.int64), minlength=m)[:m])       # lo[j] = #(flat <= j / B)
     hi = np.cumsum(np.bincount(np.floor(fB).astype(np.int64) + 1, minlength=m)[:m])  # hi[j] = #(flat < j / B)
     # one small table: the count in bucket j if lo[j] = hi[j + 1], else -1 (search that draw)
