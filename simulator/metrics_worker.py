@@ -145,10 +145,12 @@ class MetricsWorker:
         # re-runs the user's main script in the child, which breaks scripts without a __main__ guard
         parent_sock, child_sock = socket.socketpair()
         env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        # the child must import this very package (not another copy on its path): run it from the directory
+        # holding it (python -m puts the working directory first on sys.path)
         src = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         self._proc = subprocess.Popen([sys.executable, "-m", "simulator.metrics_worker", str(child_sock.fileno())],
-                                      pass_fds=(child_sock.fileno(),), env=env, stdin=subprocess.DEVNULL)
+                                      pass_fds=(child_sock.fileno(),), env=env, stdin=subprocess.DEVNULL, cwd=src)
         child_sock.close()
         self._conn = Connection(parent_sock.detach())
         static = {k: getattr(model, k) for k in STATIC}

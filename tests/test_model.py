@@ -216,3 +216,26 @@ def test_metrics_fall_back_to_in_line_without_shared_memory_room(monkeypatch):
     ref.run_model()
     assert [r[:3] for r in m.metric_rows] == [r[:3] for r in ref.metric_rows]
     np.testing.assert_array_equal([r[3] for r in m.metric_rows], [r[3] for r in ref.metric_rows])
+
+
+def test_the_metrics_worker_imports_the_same_package_as_the_model(tmp_path):
+    import simulator.metrics_worker as MW
+    m = FabriqueModel("baseline", scale=0.003, seed=1, end_year=2017, overlap_metrics=True)
+    # run from another directory holding another "simulator" package: the worker must not pick it up
+    fake = tmp_path / "simulator"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("raise ImportError('the wrong simulator package')\n")
+    import os
+    cwd = os.getcwd()
+    try:
+        os.chdir(tmp_path)
+        w = MW.MetricsWorker(m)
+        state, unread = m._metrics_state()
+        w.submit(state, unread, None)
+        rows, flows, _ = w.result()
+        assert rows and rows[0][0] == m.year
+    finally:
+        os.chdir(cwd)
+        w.close()
+        m.wait_metrics()
+        m._worker_finalizer()
