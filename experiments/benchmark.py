@@ -204,7 +204,8 @@ def markdown(res: dict) -> str:
             if "s_per_year" in r:
                 L.append(f"| {r['scale']} | " + " | ".join(f"{r['s_per_year'].get(p, 0):.4f}" for p in procs) + " |")
         L += ["", "`compact`: dropping dead rows (when over 10 % of the rows); `metrics`: the main process's share "
-              "of the bookkeeping (copy of the state into the shared block, persona rows, flows, waiting for the "
+              "of the bookkeeping (copy of the state into the shared block, persona rows, the Mesa DataCollector, "
+              "waiting for the "
               "previous year's rows); `metrics_copy`: the part of `metrics` spent copying the state."]
     if res.get("mesa"):
         m = res["mesa"]
