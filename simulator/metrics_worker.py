@@ -185,7 +185,10 @@ class MetricsWorker:
         finally:
             del dst, raws, buffers             # no view of the block may outlive the copy (the block can be freed)
         self.copy_s += time.perf_counter() - t
-        self._conn.send((self._shm.name, out.getvalue(), layout, events))
+        try:
+            self._conn.send((self._shm.name, out.getvalue(), layout, events))
+        except OSError:                                  # broken pipe, connection reset
+            raise RuntimeError(f"metrics worker process died (exit code {self._proc.poll()})") from None
         self._pending = True
 
     def result(self) -> tuple[list[tuple], list[tuple], float]:

@@ -239,3 +239,13 @@ def test_the_metrics_worker_imports_the_same_package_as_the_model(tmp_path):
         w.close()
         m.wait_metrics()
         m._worker_finalizer()
+
+
+def test_a_dead_metrics_worker_stops_the_run_with_a_clear_error():
+    m = FabriqueModel("baseline", scale=0.003, seed=1, end_year=2020, overlap_metrics=True)
+    m.step()
+    m._metrics_worker._proc.kill()                     # e.g. killed by the OS for memory
+    m._metrics_worker._proc.wait()
+    with pytest.raises(RuntimeError, match="metrics worker process died"):
+        m.run_model()
+    m._worker_finalizer()
