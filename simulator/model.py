@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
+import os
 import time
 import warnings
 import weakref
@@ -160,8 +161,12 @@ class FabriqueModel(mesa.Model):
         if self.overlap_metrics is None:
             # measured (fabrique2040, 2017-2040): a background worker pays from ~0.03 of AMP (50,000 person rows)
             rows = self.scale * float(self.territory.population.sum())
-            self.overlap_metrics = rows >= OVERLAP_MIN_ROWS
+            self.overlap_metrics = rows >= OVERLAP_MIN_ROWS and os.name == "posix"
         self.overlap_metrics = bool(self.overlap_metrics)
+        if self.overlap_metrics and os.name != "posix":   # the worker is handed a socket by file descriptor
+            warnings.warn("overlap_metrics needs a POSIX system: metrics computed in line", RuntimeWarning,
+                          stacklevel=3)
+            self.overlap_metrics = False
         if self.overlap_metrics:    # started now, so its start-up overlaps the population synthesis
             from .metrics_worker import MetricsWorker
             self._metrics_worker = MetricsWorker(self)
