@@ -76,7 +76,7 @@ class _Unpickler(pickle.Unpickler):
 
 def _serve(conn) -> None:
     """Worker loop: first the fixed inputs, then (block name, pickle, buffer layout, events) per year;
-    sends back (rows, seconds) or an error."""
+    sends back ("ok", metric rows, flow rows, seconds) or ("error", pickled exception, traceback)."""
     import importlib
 
     from .model import FabriqueModel
