@@ -32,17 +32,24 @@ class Groups:
         self.pole_ids = model.territory.ids
         self.n_seg, self.n_pole = len(self.seg_ids), len(self.pole_ids)
         self.n_cell = self.n_seg * self.n_pole
-        # int32 keys: the (segment, pole) cell of every row, computed once per collection
+        # int32 group columns of the households (small); the combined keys are intp: np.bincount takes
+        # intp keys without a conversion pass, and every grouped total bins them
         self.h_seg = h.segment.astype(np.int32)
         self.h_pole = h.pole.astype(np.int32)
-        self.h_key = self.h_seg * np.int32(self.n_pole) + self.h_pole
-        self.p_key = p.segment.astype(np.int32) * np.int32(self.n_pole) + self.h_pole[p.hh]
+        self.h_key = (self.h_seg * np.int32(self.n_pole) + self.h_pole).astype(np.intp)
+        self.p_key = p.segment.astype(np.intp) * self.n_pole + self.h_pole[p.hh]
         self.p_w = h.weight[p.hh] * p.alive
-        members = np.bincount(p.hh[p.alive], minlength=h.n)
+        # the living persons' rows and households, shared with the household facts (housing_outputs)
+        self.p_alive_idx = np.flatnonzero(p.alive)     # (an index: cheaper than a boolean selection of ~95 %)
+        self.p_alive_hh = p.hh[self.p_alive_idx]
+        members = np.bincount(self.p_alive_hh, minlength=h.n)
         self.h_alive = h.alive & (members > 0)
         self.h_w = h.weight * self.h_alive
         self.h_members = members
         self.p_live = p.alive & (self.p_w > 0)
+        # finite non-negative household weights: a weight x [mask] product is then 0.0 outside the mask, which
+        # adds nothing to a sum (the same numbers as np.where(mask, w, 0.0), in a fifth of the time)
+        self.finite_w = bool(np.all((h.weight >= 0) & (h.weight < np.inf)))     # (False for NaN)
         self._cache: dict = {}
 
     def level(self, level: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -67,16 +74,33 @@ def _emit(rows: list[Row], name: str, overall: float, seg: np.ndarray | None, po
             rows.append((name, f"pole={pid}", float(pole[j])))
 
 
+def masked(g: Groups, w: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``w`` where ``mask``, 0.0 elsewhere (as np.where(mask, w, 0.0) for the sums of a bincount)."""
+    return w * mask if g.finite_w else np.where(mask, w, 0.0)
+
+
 def _select(g: Groups, level: str, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows counted (living and in ``mask``), with their combined keys and weights."""
+    live, key, w = g.level(level)
+    if mask is live:                                          # the live mask itself: every living row
+        mask = None
     if mask is None and ("select", level) in g._cache:       # every living row: the same for every metric
         return g._cache[("select", level)]
-    live, key, w = g.level(level)
     idx = np.flatnonzero(live if mask is None else (live & mask))
     out = idx, key[idx], w[idx]
     if mask is None:
         g._cache[("select", level)] = out
     return out
+
+
+def _den_cells(g: Groups, level: str, mask: np.ndarray | None, k: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """g.cells(k, w) of the selected rows; for every living row computed once per pass."""
+    live = g.level(level)[0]
+    if mask is None or mask is live:
+        if ("den", level) not in g._cache:
+            g._cache[("den", level)] = g.cells(k, w)
+        return g._cache[("den", level)]
+    return g.cells(k, w)
 
 
 def add_sum(rows: list[Row], name: str, g: Groups, values: np.ndarray, level: str = "person",
@@ -105,12 +129,12 @@ def add_mean(rows: list[Row], name: str, g: Groups, values: np.ndarray, mask: np
     """Weighted mean of ``values`` over ``mask`` (NaN for empty groups)."""
     idx, k, w = _select(g, level, mask)
     vals = values[idx]
-    wv = w * vals if vals.dtype != bool else np.where(vals, w, 0.0)
+    wv = w * vals if vals.dtype != bool else masked(g, w, vals)
     if not by:
         tot = w.sum()
         _emit(rows, name, wv.sum() / tot if tot > 0 else np.nan, None, None, g)
         return
-    num, den = g.cells(k, wv), g.cells(k, w)
+    num, den = g.cells(k, wv), _den_cells(g, level, mask, k, w)
     tot = den.sum()
     overall = num.sum() / tot if tot > 0 else np.nan
     seg = _ratio(num.sum(1), den.sum(1)) if "segment" in by else None
@@ -166,16 +190,17 @@ def demography_metrics(model, g: Groups, events: dict[str, float] | None) -> lis
     p = model.persons
     rows: list[Row] = []
     idx, k, w = _select(g, "person", None)
-    c = g.cells(k, w)
+    c = _den_cells(g, "person", None, k, w)
     _emit(rows, "population", c.sum(), c.sum(1), c.sum(0), g)
     age = p.age[idx]
-    old = age >= 60
-    c = g.cells(k[old], w[old])
+    # binned over every living row with weight 0 below 60: the same sums as a bincount of the rows 60+
+    c = g.cells(k, masked(g, w, age >= 60))
     _emit(rows, "population_60plus", c.sum(), c.sum(1), c.sum(0), g)
-    _emit(rows, "population_80plus", w[age >= 80].sum(), None, None, g)
-    _emit(rows, "population_under25", w[age < 25].sum(), None, None, g)
+    # np.sum of the selected weights (pairwise: the same array, selected by an index rather than a mask)
+    _emit(rows, "population_80plus", w[np.flatnonzero(age >= 80)].sum(), None, None, g)
+    _emit(rows, "population_under25", w[np.flatnonzero(age < 25)].sum(), None, None, g)
     hidx, hk, hw = _select(g, "household", None)
-    c = g.cells(hk, hw)
+    c = _den_cells(g, "household", None, hk, hw)
     _emit(rows, "households", c.sum(), c.sum(1), c.sum(0), g)
     tot = hw.sum()
     _emit(rows, "household_size", (hw * g.h_members[hidx]).sum() / tot if tot > 0 else np.nan, None, None, g)

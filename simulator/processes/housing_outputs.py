@@ -18,28 +18,48 @@ from .. import metrics as M
 from .. import state as S
 from . import housing as H
 from . import housing_stock as HS
-from .housing_market import annuity, energy_cost, household_facts, housing_aid, with_family_support
+from .housing_market import (Facts, _consumption_units, annuity, energy_cost, household_facts, housing_aid,
+                             with_family_support)
 
 
 # ------------------------------------------------------------------ outcomes
-def household_outcomes(model) -> dict[str, np.ndarray]:
-    """Per-household burden, access, energy poverty (shared by metrics, calibration, personas)."""
+def _facts_of_groups(p, h, g: M.Groups) -> Facts:
+    """``household_facts(p, h)`` from the living persons' rows and member counts the Groups of this
+    collection pass already hold (the same operations on the same arrays, one index, gather and count fewer)."""
+    al, hh, members = g.p_alive_idx, g.p_alive_hh, g.h_members     # hh: p.hh is intp already
+    n = h.n
+    kids = np.bincount(p.hh[np.flatnonzero(p.alive & (p.age < 14))], minlength=n)
+    adults = members - kids
+    income = np.bincount(hh, weights=p.income[al], minlength=n)
+    cu = _consumption_units(adults, kids)
+    oldest = np.zeros(n, dtype=np.int16)
+    np.maximum.at(oldest, hh, p.age[al])
+    return Facts(members, adults, kids, income, cu, oldest, g.h_alive, income / cu)
+
+
+def household_outcomes(model, g: M.Groups | None = None) -> dict[str, np.ndarray]:
+    """Per-household burden, access, energy poverty (shared by metrics, calibration, personas).
+
+    With ``g`` (a metrics pass) the household facts reuse its living rows and member counts.
+    ``income_rows`` are the housed households with an income (the rows of the burden medians).
+    """
     prm = model.params["housing"]
     h, st = model.households, model.housing
-    raw = household_facts(model.persons, h)          # members' incomes only, as population._poor
+    # members' incomes only, as population._poor
+    raw = household_facts(model.persons, h) if g is None else _facts_of_groups(model.persons, h, g)
     facts = with_family_support(raw, prm)
     housed = facts.live & (h.tenure != S.NO_DWELLING)
     b = H.burden(model, facts)
     access = housed & (b <= prm["affordability_threshold"]) & (h.condition == 0)
     m = housed & (facts.income > 0)
     mm = np.flatnonzero(m)
-    cut = _medians(facts.income_cu[mm], h.weight[mm], [(np.zeros(mm.size, dtype=np.int64), 1)],
+    cut = _medians(facts.income_cu[mm], h.weight[mm], [(None, 1)],
                    hi=prm["median_income_range_eur"], q=prm["energy_poverty_income_quantile"])[0][0]
     e_share = h.energy_cost / np.maximum(facts.income, 1.0)
     epov = m & (facts.income_cu <= cut) & (e_share > prm["energy_poverty_threshold"])
     poor = raw.live & (raw.income_cu < model.params["population"]["poverty_line_eur_cu"])
     return dict(facts=facts, housed=housed, burden=b, access=access, energy_poor=epov, poor=poor,
-                queued=facts.live & st.in_queue[: h.n])
+                queued=facts.live & st.in_queue[: h.n], income_rows=mm)
 
 
 def _independent(model, oldest: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -69,12 +89,12 @@ def _medians(values: np.ndarray, w: np.ndarray, keysets: list[tuple[np.ndarray, 
     Values are binned on [0, hi] in ``bins`` bins (values above ``hi`` go to
     the last bin); the median is the centre of the first bin where the
     cumulative weight reaches half of the group's weight, exact to
-    hi / bins. No sorting: O(n) per grouping.
+    hi / bins. No sorting: O(n) per grouping. Keys None: one group (every row).
     """
     b = np.clip((values / hi * bins).astype(np.int64), 0, bins - 1)
     out = []
     for keys, n in keysets:
-        hist = np.bincount(keys * bins + b, weights=w, minlength=n * bins).reshape(n, bins)
+        hist = np.bincount(b if keys is None else keys * bins + b, weights=w, minlength=n * bins).reshape(n, bins)
         cum = np.cumsum(hist, axis=1)
         tot = cum[:, -1]
         pos = (cum < q * tot[:, None]).sum(1)
@@ -82,8 +102,9 @@ def _medians(values: np.ndarray, w: np.ndarray, keysets: list[tuple[np.ndarray, 
     return out
 
 
-def _groupings(g: M.Groups, rows: np.ndarray) -> list[tuple[np.ndarray, int]]:
-    return [(np.zeros(rows.size, dtype=np.int64), 1), (g.h_seg[rows], len(g.seg_ids)), (g.h_pole[rows], len(g.pole_ids))]
+def _groupings(g: M.Groups, rows: np.ndarray) -> list[tuple[np.ndarray | None, int]]:
+    """Overall (keys None), per segment and per pole keys of household ``rows``."""
+    return [(None, 1), (g.h_seg[rows], len(g.seg_ids)), (g.h_pole[rows], len(g.pole_ids))]
 
 
 def price_to_income(model, o: dict[str, np.ndarray], g: M.Groups | None = None) -> list[np.ndarray]:
@@ -92,26 +113,32 @@ def price_to_income(model, o: dict[str, np.ndarray], g: M.Groups | None = None) 
     Returns [overall (1,), per segment, per pole] (only overall without ``g``).
     """
     h, st = model.households, model.housing
-    rows = np.flatnonzero(o["facts"].live)
-    w = h.weight[rows]
+    if g is None:
+        rows = np.flatnonzero(o["facts"].live)
+        w = h.weight[rows]
+    else:   # the pass's live households (facts.live is g.h_alive) and their weights (h.weight x 1.0: the same)
+        rows, _, w = M._select(g, "household", None)
     price = model.params["housing"]["t3_m2"] * st.price_eur_m2[h.pole[rows]]
-    ks = _groupings(g, rows) if g is not None else [(np.zeros(rows.size, dtype=np.int64), 1)]
+    ks = _groupings(g, rows) if g is not None else [(None, 1)]
     med = _medians(o["facts"].income[rows], w, ks, hi=model.params["housing"]["median_income_range_eur"])
     out = []
+    wp = w * price
     for (keys, n), md in zip(ks, med):
+        if keys is None:       # one group: a bincount of zero keys (a sum in row order, as in the grouped case)
+            keys = np.zeros(rows.size, dtype=np.intp)
         den = np.bincount(keys, weights=w, minlength=n)
-        mp = np.bincount(keys, weights=w * price, minlength=n) / np.where(den > 0, den, np.nan)
+        mp = np.bincount(keys, weights=wp, minlength=n) / np.where(den > 0, den, np.nan)
         out.append(mp / (12.0 * md))
     return out
 
 
 def metrics(model, g: M.Groups) -> list[M.Row]:
     h, st = model.households, model.housing
-    o = household_outcomes(model)
+    o = household_outcomes(model, g)
     rows: list[M.Row] = []
     hl = g.h_alive
     M.add_rate(rows, "housing_access_rate", g, o["access"], hl, level="household")
-    hb = np.flatnonzero(o["housed"] & (o["facts"].income > 0))
+    hb = o["income_rows"]                    # housed, with an income
     med = _medians(o["burden"][hb], h.weight[hb], _groupings(g, hb), hi=model.params["housing"]["median_burden_range"])
     M._emit(rows, "housing_cost_burden", med[0][0], med[1], med[2], g)   # weighted medians
     M.add_mean(rows, "social_housing_wait_years", g, h.years_waiting, o["queued"],
@@ -127,7 +154,11 @@ def metrics(model, g: M.Groups) -> list[M.Row]:
     M.add_sum(rows, "social_queue_households", g, o["queued"], level="household")
     M.add_sum(rows, "households_without_dwelling", g, hl & ~o["housed"], level="household")
     stock_p = st.stock.sum((1, 2, 3))
-    occ = HS.occupied(model)
+    if st._cell is None:       # (outside a housing step) occupied() with the pass's live households
+        live = st._live if st._live is not None else g.h_alive      # HousingState.live_mask(model)
+        occ = HS._count(model, *HS._cells(model, slice(None), live))
+    else:
+        occ = HS.occupied(model)
     M._emit(rows, "dwellings", stock_p.sum(), None, stock_p, g)
     soc = st.stock[:, S.SOCIAL_RENT].sum((1, 2))
     M._emit(rows, "social_housing_stock_share", soc.sum() / stock_p.sum(), None, soc / np.maximum(stock_p, 1e-12), g)
