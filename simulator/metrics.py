@@ -37,8 +37,12 @@ class Groups:
         self.h_seg = h.segment.astype(np.int32)
         self.h_pole = h.pole.astype(np.int32)
         self.h_key = (self.h_seg * np.int32(self.n_pole) + self.h_pole).astype(np.intp)
-        self.p_key = p.segment.astype(np.intp) * self.n_pole + self.h_pole[p.hh]
-        self.p_w = h.weight[p.hh] * p.alive
+        # (in place on the fresh arrays: the same numbers, fewer large temporaries)
+        self.p_key = p.segment.astype(np.intp)
+        self.p_key *= self.n_pole
+        self.p_key += self.h_pole[p.hh]
+        self.p_w = h.weight[p.hh]
+        self.p_w *= p.alive
         # the living persons' rows and households, shared with the household facts (housing_outputs)
         self.p_alive_idx = np.flatnonzero(p.alive)     # (an index: cheaper than a boolean selection of ~95 %)
         self.p_alive_hh = p.hh[self.p_alive_idx]
@@ -51,6 +55,20 @@ class Groups:
         # adds nothing to a sum (the same numbers as np.where(mask, w, 0.0), in a fifth of the time)
         self.finite_w = bool(np.all((h.weight >= 0) & (h.weight < np.inf)))     # (False for NaN)
         self._cache: dict = {}
+        self._scratch: dict = {}
+
+    def scratch(self, name: str, n: int, dtype) -> np.ndarray:
+        """A work array of ``n`` rows reused by the metrics of this pass (see ``_select``).
+
+        Fresh arrays of a million rows are mapped and zeroed by the OS page by
+        page on first use: reusing one buffer per role spares that cost in
+        every metric after the first.
+        """
+        key = (name, np.dtype(dtype))
+        buf = self._scratch.get(key)
+        if buf is None or buf.size < n:
+            buf = self._scratch[key] = np.empty(max(n, self.p_live.size if buf is None else 0), dtype=dtype)
+        return buf[:n]
 
     def level(self, level: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(live mask, combined key, weight) of persons or households."""
@@ -74,19 +92,28 @@ def _emit(rows: list[Row], name: str, overall: float, seg: np.ndarray | None, po
             rows.append((name, f"pole={pid}", float(pole[j])))
 
 
-def masked(g: Groups, w: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """``w`` where ``mask``, 0.0 elsewhere (as np.where(mask, w, 0.0) for the sums of a bincount)."""
-    return w * mask if g.finite_w else np.where(mask, w, 0.0)
+def masked(g: Groups, w: np.ndarray, mask: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``w`` where ``mask``, 0.0 elsewhere (as np.where(mask, w, 0.0) for the sums of a bincount); ``out``: a work array."""
+    return np.multiply(w, mask, out=out) if g.finite_w else np.where(mask, w, 0.0)
 
 
-def _select(g: Groups, level: str, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows counted (living and in ``mask``), with their combined keys and weights."""
+def _select(g: Groups, level: str, mask: np.ndarray | None,
+            scratch: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows counted (living and in ``mask``), with their combined keys and weights.
+
+    With ``scratch`` the keys and weights of a masked selection are written in
+    the pass's work arrays: valid until the next such selection.
+    """
     live, key, w = g.level(level)
     if mask is live:                                          # the live mask itself: every living row
         mask = None
     if mask is None and ("select", level) in g._cache:       # every living row: the same for every metric
         return g._cache[("select", level)]
     idx = np.flatnonzero(live if mask is None else (live & mask))
+    if scratch and mask is not None:
+        # np.take into a work array (mode "wrap": no buffered bounds check; idx is in range): the same values as key[idx]
+        return (idx, np.take(key, idx, out=g.scratch("key", idx.size, key.dtype), mode="wrap"),
+                np.take(w, idx, out=g.scratch("w", idx.size, w.dtype), mode="wrap"))
     out = idx, key[idx], w[idx]
     if mask is None:
         g._cache[("select", level)] = out
@@ -107,10 +134,10 @@ def add_sum(rows: list[Row], name: str, g: Groups, values: np.ndarray, level: st
             by: tuple[str, ...] = ("segment", "pole")) -> None:
     """Sum of ``values`` x weight (values already 0 where not counted)."""
     if values.dtype == bool:
-        idx, k, w = _select(g, level, values)
+        idx, k, w = _select(g, level, values, scratch=True)
         v = w
     else:
-        idx, k, w = _select(g, level, values != 0)
+        idx, k, w = _select(g, level, values != 0, scratch=True)
         v = values[idx] * w
     if not by:
         _emit(rows, name, v.sum(), None, None, g)
@@ -127,9 +154,12 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 def add_mean(rows: list[Row], name: str, g: Groups, values: np.ndarray, mask: np.ndarray,
              level: str = "person", by: tuple[str, ...] = ("segment", "pole")) -> None:
     """Weighted mean of ``values`` over ``mask`` (NaN for empty groups)."""
-    idx, k, w = _select(g, level, mask)
-    vals = values[idx]
-    wv = w * vals if vals.dtype != bool else masked(g, w, vals)
+    idx, k, w = _select(g, level, mask, scratch=True)
+    vals = np.take(values, idx, out=g.scratch("values", idx.size, values.dtype), mode="wrap")
+    if vals.dtype != bool:
+        wv = np.multiply(w, vals, out=g.scratch("wv", idx.size, np.result_type(w, vals)))
+    else:
+        wv = masked(g, w, vals, out=g.scratch("wv", idx.size, w.dtype))
     if not by:
         tot = w.sum()
         _emit(rows, name, wv.sum() / tot if tot > 0 else np.nan, None, None, g)
@@ -194,7 +224,7 @@ def demography_metrics(model, g: Groups, events: dict[str, float] | None) -> lis
     _emit(rows, "population", c.sum(), c.sum(1), c.sum(0), g)
     age = p.age[idx]
     # binned over every living row with weight 0 below 60: the same sums as a bincount of the rows 60+
-    c = g.cells(k, masked(g, w, age >= 60))
+    c = g.cells(k, masked(g, w, age >= 60, out=g.scratch("wv", k.size, w.dtype)))
     _emit(rows, "population_60plus", c.sum(), c.sum(1), c.sum(0), g)
     # np.sum of the selected weights (pairwise: the same array, selected by an index rather than a mask)
     _emit(rows, "population_80plus", w[np.flatnonzero(age >= 80)].sum(), None, None, g)

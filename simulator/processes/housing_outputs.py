@@ -91,7 +91,10 @@ def _medians(values: np.ndarray, w: np.ndarray, keysets: list[tuple[np.ndarray, 
     cumulative weight reaches half of the group's weight, exact to
     hi / bins. No sorting: O(n) per grouping. Keys None: one group (every row).
     """
-    b = np.clip((values / hi * bins).astype(np.int64), 0, bins - 1)
+    x = values / hi
+    x *= bins                                  # (in place: the same numbers as values / hi * bins)
+    b = x.astype(np.int64)
+    np.clip(b, 0, bins - 1, out=b)
     out = []
     for keys, n in keysets:
         hist = np.bincount(b if keys is None else keys * bins + b, weights=w, minlength=n * bins).reshape(n, bins)

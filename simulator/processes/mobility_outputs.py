@@ -133,18 +133,21 @@ def _mode_shares(g: M.Groups, v: _View) -> list[list[M.Row]]:
 def _car_share_long(model, v: _View) -> float:
     """Car + carpool share of commutes longer than long_commute_km (road distance)."""
     dist = model.mobility_state.active_dist.ravel()
-    long = v.inside & (dist[np.maximum(v.od, 0)] > model.params["mobility"]["long_commute_km"])
+    # selections by index (cheaper than boolean masks; the same arrays, so the same pairwise sums)
+    long = np.flatnonzero(v.inside & (dist[np.maximum(v.od, 0)] > model.params["mobility"]["long_commute_km"]))
     w = v.w[long]
     m = v.mode[long]
-    return float(w[(m == CAR) | (m == CARPOOL)].sum() / w.sum()) if w.sum() > 0 else np.nan
+    tot = w.sum()
+    return float(w[np.flatnonzero((m == CAR) | (m == CARPOOL))].sum() / tot) if tot > 0 else np.nan
 
 
 def _peripheral_cost(model, v: _View) -> float:
     kinds = model.params["mobility"]["peripheral_pole_kinds"]
     periph = np.array([k in kinds for k in model.territory.kind])
-    m = v.inside & periph[np.maximum(v.d, 0)]
+    m = np.flatnonzero(v.inside & periph[np.maximum(v.d, 0)])     # (an index: the same arrays as a mask)
     w = v.w[m]
-    return float((w * v.cost[m]).sum() / w.sum()) if w.sum() > 0 else np.nan
+    tot = w.sum()
+    return float((w * v.cost[m]).sum() / tot) if tot > 0 else np.nan
 
 
 def _median_distance(model, v: _View) -> float:
