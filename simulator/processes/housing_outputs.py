@@ -97,7 +97,12 @@ def _medians(values: np.ndarray, w: np.ndarray, keysets: list[tuple[np.ndarray, 
     np.clip(b, 0, bins - 1, out=b)
     out = []
     for keys, n in keysets:
-        hist = np.bincount(b if keys is None else keys * bins + b, weights=w, minlength=n * bins).reshape(n, bins)
+        if keys is None:
+            kb = b
+        else:                                  # keys * bins + b, in one intp array
+            kb = np.multiply(keys, bins, dtype=np.intp)
+            kb += b
+        hist = np.bincount(kb, weights=w, minlength=n * bins).reshape(n, bins)
         cum = np.cumsum(hist, axis=1)
         tot = cum[:, -1]
         pos = (cum < q * tot[:, None]).sum(1)
@@ -121,7 +126,8 @@ def price_to_income(model, o: dict[str, np.ndarray], g: M.Groups | None = None) 
         w = h.weight[rows]
     else:   # the pass's live households (facts.live is g.h_alive) and their weights (h.weight x 1.0: the same)
         rows, _, w = M._select(g, "household", None)
-    price = model.params["housing"]["t3_m2"] * st.price_eur_m2[h.pole[rows]]
+    # (the T3 price of each pole, then gathered: the same products as gathering the m2 price first)
+    price = (model.params["housing"]["t3_m2"] * st.price_eur_m2)[h.pole[rows]]
     ks = _groupings(g, rows) if g is not None else [(None, 1)]
     med = _medians(o["facts"].income[rows], w, ks, hi=model.params["housing"]["median_income_range_eur"])
     out = []
