@@ -33,7 +33,8 @@ def _facts_of_groups(p, h, g: M.Groups) -> Facts:
     income = np.bincount(hh, weights=p.income[al], minlength=n)
     cu = _consumption_units(adults, kids)
     oldest = np.zeros(n, dtype=np.int16)
-    np.maximum.at(oldest, hh, p.age[al])
+    # (the living persons' ages: the pass's gather when every living person is counted)
+    np.maximum.at(oldest, hh, g.live_age() if g._live_idx is al else p.age[al])
     return Facts(members, adults, kids, income, cu, oldest, g.h_alive, income / cu)
 
 
