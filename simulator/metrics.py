@@ -135,10 +135,9 @@ def _select(g: Groups, level: str, mask: np.ndarray | None,
     return out
 
 
-def _den_cells(g: Groups, level: str, mask: np.ndarray | None, k: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """g.cells(k, w) of the selected rows; for every living row computed once per pass."""
-    live = g.level(level)[0]
-    if mask is None or mask is live:
+def _den_cells(g: Groups, level: str, every_live: bool, k: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """g.cells(k, w) of the selected rows; of every living row (``every_live``) computed once per pass."""
+    if every_live:
         if ("den", level) not in g._cache:
             g._cache[("den", level)] = g.cells(k, w)
         return g._cache[("den", level)]
@@ -171,15 +170,39 @@ def add_mean(rows: list[Row], name: str, g: Groups, values: np.ndarray, mask: np
     """Weighted mean of ``values`` over ``mask`` (NaN for empty groups)."""
     idx, k, w = _select(g, level, mask, scratch=True)
     vals = np.take(values, idx, out=g.scratch("values", idx.size, values.dtype), mode="wrap")
+    _add_mean_of(rows, name, g, k, w, vals, level, mask is None or mask is g.level(level)[0], by)
+
+
+def add_rate_of_rows(rows: list[Row], name: str, g: Groups, idx: np.ndarray, num: np.ndarray,
+                     by: tuple[str, ...] = ("segment", "pole")) -> None:
+    """``add_rate(rows, name, g, full(num), full(idx))`` for persons given by their rows.
+
+    ``idx``: ascending rows of living persons (the denominator), ``num``: the
+    numerator flag of each. The counted rows are those of weight > 0: all of
+    them when every living person is counted. The same rows in the same
+    order as the masked selection, so the same sums, without whole-column masks.
+    """
+    if g._live_idx is not g.p_alive_idx:          # some living persons of weight 0: not counted
+        keep = np.flatnonzero(g.p_live[idx])
+        idx, num = idx[keep], num[keep]
+    _add_mean_of(rows, name, g, g.p_key[idx], g.p_w[idx], num, "person", False, by)
+
+
+def _add_mean_of(rows: list[Row], name: str, g: Groups, k: np.ndarray, w: np.ndarray, vals: np.ndarray,
+                 level: str, every_live: bool, by: tuple[str, ...]) -> None:
+    """Weighted mean of ``vals`` over selected rows of keys ``k`` and weights ``w`` (add_mean).
+
+    ``every_live``: the rows are every living row of the level (the denominators are then shared).
+    """
     if vals.dtype != bool:
-        wv = np.multiply(w, vals, out=g.scratch("wv", idx.size, np.result_type(w, vals)))
+        wv = np.multiply(w, vals, out=g.scratch("wv", w.size, np.result_type(w, vals)))
     else:
-        wv = masked(g, w, vals, out=g.scratch("wv", idx.size, w.dtype))
+        wv = masked(g, w, vals, out=g.scratch("wv", w.size, w.dtype))
     if not by:
         tot = w.sum()
         _emit(rows, name, wv.sum() / tot if tot > 0 else np.nan, None, None, g)
         return
-    num, den = g.cells(k, wv), _den_cells(g, level, mask, k, w)
+    num, den = g.cells(k, wv), _den_cells(g, level, every_live, k, w)
     tot = den.sum()
     overall = num.sum() / tot if tot > 0 else np.nan
     seg = _ratio(num.sum(1), den.sum(1)) if "segment" in by else None
@@ -235,7 +258,7 @@ def demography_metrics(model, g: Groups, events: dict[str, float] | None) -> lis
     p = model.persons
     rows: list[Row] = []
     idx, k, w = _select(g, "person", None)
-    c = _den_cells(g, "person", None, k, w)
+    c = _den_cells(g, "person", True, k, w)
     _emit(rows, "population", c.sum(), c.sum(1), c.sum(0), g)
     age = g.live_age()
     old = np.flatnonzero(age >= 60)            # (an index: the same rows, in order, as a boolean selection)
@@ -245,7 +268,7 @@ def demography_metrics(model, g: Groups, events: dict[str, float] | None) -> lis
     _emit(rows, "population_80plus", w[np.flatnonzero(age >= 80)].sum(), None, None, g)
     _emit(rows, "population_under25", w[np.flatnonzero(age < 25)].sum(), None, None, g)
     hidx, hk, hw = _select(g, "household", None)
-    c = _den_cells(g, "household", None, hk, hw)
+    c = _den_cells(g, "household", True, hk, hw)
     _emit(rows, "households", c.sum(), c.sum(1), c.sum(0), g)
     tot = hw.sum()
     _emit(rows, "household_size", (hw * g.h_members[hidx]).sum() / tot if tot > 0 else np.nan, None, None, g)

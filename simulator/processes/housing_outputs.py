@@ -70,17 +70,24 @@ def _independent(model, oldest: np.ndarray | None = None) -> tuple[np.ndarray, n
     older than the person (the rule demography uses for leaving home).
     Households without a dwelling (hosted) are not independent.
     """
+    p = model.persons
+    yi, ind = _independent_rows(model, oldest)
+    young = np.zeros(p.n, dtype=bool)
+    young[yi] = True
+    indep = np.zeros(p.n, dtype=bool)
+    indep[yi[ind]] = True
+    return young, indep
+
+
+def _independent_rows(model, oldest: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``_independent`` as the rows of the living persons aged 18-29 and, for each, whether independent."""
     p, h = model.persons, model.households
     if oldest is None:
         oldest = np.zeros(h.n, dtype=np.int16)
         np.maximum.at(oldest, p.hh[p.alive], p.age[p.alive])
     yi = np.flatnonzero(p.alive & (p.age >= 18) & (p.age <= 29))
     hh = p.hh[yi]
-    young = np.zeros(p.n, dtype=bool)
-    young[yi] = True
-    indep = np.zeros(p.n, dtype=bool)
-    indep[yi[(oldest[hh] - p.age[yi] < 16) & (h.tenure[hh] != S.NO_DWELLING)]] = True
-    return young, indep
+    return yi, (oldest[hh] - p.age[yi] < 16) & (h.tenure[hh] != S.NO_DWELLING)
 
 
 def _medians(values: np.ndarray, w: np.ndarray, keysets: list[tuple[np.ndarray, int]], hi: float,
@@ -157,8 +164,8 @@ def metrics(model, g: M.Groups) -> list[M.Row]:
     rows.append(("social_housing_allocations", "all", st.allocations))
     pti = price_to_income(model, o, g)
     M._emit(rows, "price_to_income_t3", pti[0][0], pti[1], pti[2], g)
-    young, indep = _independent(model, o["facts"].oldest)
-    M.add_rate(rows, "young_adults_independent_share", g, indep, young)
+    yi, ind = _independent_rows(model, o["facts"].oldest)      # (rows: no whole-column masks)
+    M.add_rate_of_rows(rows, "young_adults_independent_share", g, yi, ind)
     M.add_rate(rows, "energy_poverty_share", g, o["energy_poor"], hl, level="household")
     M.add_sum(rows, "poor_households", g, o["poor"], level="household")
     M.add_sum(rows, "social_queue_households", g, o["queued"], level="household")
