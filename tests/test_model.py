@@ -249,3 +249,43 @@ def test_a_dead_metrics_worker_stops_the_run_with_a_clear_error():
     with pytest.raises(RuntimeError, match="metrics worker process died"):
         m.run_model()
     m._worker_finalizer()
+
+
+def _same_rows(a, b):
+    assert [r[:-1] for r in a] == [r[:-1] for r in b]
+    x, y = np.array([r[-1] for r in a], float), np.array([r[-1] for r in b], float)
+    assert np.array_equal(x, y, equal_nan=True)
+
+
+def test_metric_pass_shortcuts_give_the_plain_definitions_bit_for_bit():
+    """Shared selections of a metrics pass (simulator.metrics.Groups) equal the plain computations exactly,
+    also with living persons of weight 0 (not counted) and with non-finite weights (no product shortcut)."""
+    from simulator import metrics as M
+    from simulator.processes import housing  # noqa: F401  (imports housing_outputs: import it first)
+    from simulator.processes import housing_market as HM
+    from simulator.processes import housing_outputs as HO
+    m = FabriqueModel("fabrique2040", scale=0.005, seed=3, overlap_metrics=False, end_year=2019)
+    m.run_model()
+    rows1, flows1, _ = m._compute_metrics(m, None)
+    rows2, flows2, _ = m._compute_metrics(m, None)       # work arrays reused from the first pass
+    _same_rows(rows1, rows2)
+    _same_rows(flows1, flows2)
+    p, h = m.persons, m.households
+    for zero_weight in (False, True):
+        if zero_weight:                      # a living household of weight 0: its members are not counted
+            h.weight[p.hh[np.flatnonzero(p.alive & (p.age >= 18) & (p.age <= 29))[:3]]] = 0.0
+        g = M.Groups(m)
+        assert (g._live_idx is g.p_alive_idx) == (not zero_weight)
+        plain, shared = HM.household_facts(p, h), HO._facts_of_groups(p, h, g)
+        for f in ("members", "adults", "kids", "income", "cu", "oldest", "live", "income_cu"):
+            assert np.array_equal(getattr(plain, f), getattr(shared, f)), f
+        young, indep = HO._independent(m, plain.oldest)
+        yi, ind = HO._independent_rows(m, plain.oldest)
+        a, b = [], []
+        M.add_rate(a, "young", g, indep, young)
+        M.add_rate_of_rows(b, "young", M.Groups(m), yi, ind)
+        _same_rows(a, b)
+    w = np.array([1.0, 2.0, np.nan, np.inf])
+    mask = np.array([True, False, False, False])
+    g.finite_w = False
+    assert np.array_equal(M.masked(g, w, mask), np.where(mask, w, 0.0))

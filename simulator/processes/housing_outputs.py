@@ -18,28 +18,49 @@ from .. import metrics as M
 from .. import state as S
 from . import housing as H
 from . import housing_stock as HS
-from .housing_market import annuity, energy_cost, household_facts, housing_aid, with_family_support
+from .housing_market import (Facts, _consumption_units, annuity, energy_cost, household_facts, housing_aid,
+                             with_family_support)
 
 
 # ------------------------------------------------------------------ outcomes
-def household_outcomes(model) -> dict[str, np.ndarray]:
-    """Per-household burden, access, energy poverty (shared by metrics, calibration, personas)."""
+def _facts_of_groups(p, h, g: M.Groups) -> Facts:
+    """``household_facts(p, h)`` from the living persons' rows and member counts the Groups of this
+    collection pass already hold (the same operations on the same arrays, one index, gather and count fewer)."""
+    al, hh, members = g.p_alive_idx, g.p_alive_hh, g.h_members     # hh: p.hh is intp already
+    n = h.n
+    kids = np.bincount(p.hh[np.flatnonzero(p.alive & (p.age < 14))], minlength=n)
+    adults = members - kids
+    income = np.bincount(hh, weights=p.income[al], minlength=n)
+    cu = _consumption_units(adults, kids)
+    oldest = np.zeros(n, dtype=np.int16)
+    # (the living persons' ages: the pass's gather when every living person is counted)
+    np.maximum.at(oldest, hh, g.live_age() if g._live_idx is al else p.age[al])
+    return Facts(members, adults, kids, income, cu, oldest, g.h_alive, income / cu)
+
+
+def household_outcomes(model, g: M.Groups | None = None) -> dict[str, np.ndarray]:
+    """Per-household burden, access, energy poverty (shared by metrics, calibration, personas).
+
+    With ``g`` (a metrics pass) the household facts reuse its living rows and member counts.
+    ``income_rows`` are the housed households with an income (the rows of the burden medians).
+    """
     prm = model.params["housing"]
     h, st = model.households, model.housing
-    raw = household_facts(model.persons, h)          # members' incomes only, as population._poor
+    # members' incomes only, as population._poor
+    raw = household_facts(model.persons, h) if g is None else _facts_of_groups(model.persons, h, g)
     facts = with_family_support(raw, prm)
     housed = facts.live & (h.tenure != S.NO_DWELLING)
     b = H.burden(model, facts)
     access = housed & (b <= prm["affordability_threshold"]) & (h.condition == 0)
     m = housed & (facts.income > 0)
     mm = np.flatnonzero(m)
-    cut = _medians(facts.income_cu[mm], h.weight[mm], [(np.zeros(mm.size, dtype=np.int64), 1)],
+    cut = _medians(facts.income_cu[mm], h.weight[mm], [(None, 1)],
                    hi=prm["median_income_range_eur"], q=prm["energy_poverty_income_quantile"])[0][0]
     e_share = h.energy_cost / np.maximum(facts.income, 1.0)
     epov = m & (facts.income_cu <= cut) & (e_share > prm["energy_poverty_threshold"])
     poor = raw.live & (raw.income_cu < model.params["population"]["poverty_line_eur_cu"])
     return dict(facts=facts, housed=housed, burden=b, access=access, energy_poor=epov, poor=poor,
-                queued=facts.live & st.in_queue[: h.n])
+                queued=facts.live & st.in_queue[: h.n], income_rows=mm)
 
 
 def _independent(model, oldest: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -49,17 +70,24 @@ def _independent(model, oldest: np.ndarray | None = None) -> tuple[np.ndarray, n
     older than the person (the rule demography uses for leaving home).
     Households without a dwelling (hosted) are not independent.
     """
+    p = model.persons
+    yi, ind = _independent_rows(model, oldest)
+    young = np.zeros(p.n, dtype=bool)
+    young[yi] = True
+    indep = np.zeros(p.n, dtype=bool)
+    indep[yi[ind]] = True
+    return young, indep
+
+
+def _independent_rows(model, oldest: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``_independent`` as the rows of the living persons aged 18-29 and, for each, whether independent."""
     p, h = model.persons, model.households
     if oldest is None:
         oldest = np.zeros(h.n, dtype=np.int16)
         np.maximum.at(oldest, p.hh[p.alive], p.age[p.alive])
     yi = np.flatnonzero(p.alive & (p.age >= 18) & (p.age <= 29))
     hh = p.hh[yi]
-    young = np.zeros(p.n, dtype=bool)
-    young[yi] = True
-    indep = np.zeros(p.n, dtype=bool)
-    indep[yi[(oldest[hh] - p.age[yi] < 16) & (h.tenure[hh] != S.NO_DWELLING)]] = True
-    return young, indep
+    return yi, (oldest[hh] - p.age[yi] < 16) & (h.tenure[hh] != S.NO_DWELLING)
 
 
 def _medians(values: np.ndarray, w: np.ndarray, keysets: list[tuple[np.ndarray, int]], hi: float,
@@ -69,12 +97,20 @@ def _medians(values: np.ndarray, w: np.ndarray, keysets: list[tuple[np.ndarray, 
     Values are binned on [0, hi] in ``bins`` bins (values above ``hi`` go to
     the last bin); the median is the centre of the first bin where the
     cumulative weight reaches half of the group's weight, exact to
-    hi / bins. No sorting: O(n) per grouping.
+    hi / bins. No sorting: O(n) per grouping. Keys None: one group (every row).
     """
-    b = np.clip((values / hi * bins).astype(np.int64), 0, bins - 1)
+    x = values / hi
+    x *= bins                                  # (in place: the same numbers as values / hi * bins)
+    b = x.astype(np.int64)
+    np.clip(b, 0, bins - 1, out=b)
     out = []
     for keys, n in keysets:
-        hist = np.bincount(keys * bins + b, weights=w, minlength=n * bins).reshape(n, bins)
+        if keys is None:
+            kb = b
+        else:                                  # keys * bins + b, in one intp array
+            kb = np.multiply(keys, bins, dtype=np.intp)
+            kb += b
+        hist = np.bincount(kb, weights=w, minlength=n * bins).reshape(n, bins)
         cum = np.cumsum(hist, axis=1)
         tot = cum[:, -1]
         pos = (cum < q * tot[:, None]).sum(1)
@@ -82,8 +118,9 @@ def _medians(values: np.ndarray, w: np.ndarray, keysets: list[tuple[np.ndarray, 
     return out
 
 
-def _groupings(g: M.Groups, rows: np.ndarray) -> list[tuple[np.ndarray, int]]:
-    return [(np.zeros(rows.size, dtype=np.int64), 1), (g.h_seg[rows], len(g.seg_ids)), (g.h_pole[rows], len(g.pole_ids))]
+def _groupings(g: M.Groups, rows: np.ndarray) -> list[tuple[np.ndarray | None, int]]:
+    """Overall (keys None), per segment and per pole keys of household ``rows``."""
+    return [(None, 1), (g.h_seg[rows], len(g.seg_ids)), (g.h_pole[rows], len(g.pole_ids))]
 
 
 def price_to_income(model, o: dict[str, np.ndarray], g: M.Groups | None = None) -> list[np.ndarray]:
@@ -92,26 +129,33 @@ def price_to_income(model, o: dict[str, np.ndarray], g: M.Groups | None = None) 
     Returns [overall (1,), per segment, per pole] (only overall without ``g``).
     """
     h, st = model.households, model.housing
-    rows = np.flatnonzero(o["facts"].live)
-    w = h.weight[rows]
-    price = model.params["housing"]["t3_m2"] * st.price_eur_m2[h.pole[rows]]
-    ks = _groupings(g, rows) if g is not None else [(np.zeros(rows.size, dtype=np.int64), 1)]
+    if g is None:
+        rows = np.flatnonzero(o["facts"].live)
+        w = h.weight[rows]
+    else:   # the pass's live households (facts.live is g.h_alive) and their weights (h.weight x 1.0: the same)
+        rows, _, w = M._select(g, "household", None)
+    # (the T3 price of each pole, then gathered: the same products as gathering the m2 price first)
+    price = (model.params["housing"]["t3_m2"] * st.price_eur_m2)[h.pole[rows]]
+    ks = _groupings(g, rows) if g is not None else [(None, 1)]
     med = _medians(o["facts"].income[rows], w, ks, hi=model.params["housing"]["median_income_range_eur"])
     out = []
+    wp = w * price
     for (keys, n), md in zip(ks, med):
+        if keys is None:       # one group: a bincount of zero keys (a sum in row order, as in the grouped case)
+            keys = np.zeros(rows.size, dtype=np.intp)
         den = np.bincount(keys, weights=w, minlength=n)
-        mp = np.bincount(keys, weights=w * price, minlength=n) / np.where(den > 0, den, np.nan)
+        mp = np.bincount(keys, weights=wp, minlength=n) / np.where(den > 0, den, np.nan)
         out.append(mp / (12.0 * md))
     return out
 
 
 def metrics(model, g: M.Groups) -> list[M.Row]:
     h, st = model.households, model.housing
-    o = household_outcomes(model)
+    o = household_outcomes(model, g)
     rows: list[M.Row] = []
     hl = g.h_alive
     M.add_rate(rows, "housing_access_rate", g, o["access"], hl, level="household")
-    hb = np.flatnonzero(o["housed"] & (o["facts"].income > 0))
+    hb = o["income_rows"]                    # housed, with an income
     med = _medians(o["burden"][hb], h.weight[hb], _groupings(g, hb), hi=model.params["housing"]["median_burden_range"])
     M._emit(rows, "housing_cost_burden", med[0][0], med[1], med[2], g)   # weighted medians
     M.add_mean(rows, "social_housing_wait_years", g, h.years_waiting, o["queued"],
@@ -120,14 +164,18 @@ def metrics(model, g: M.Groups) -> list[M.Row]:
     rows.append(("social_housing_allocations", "all", st.allocations))
     pti = price_to_income(model, o, g)
     M._emit(rows, "price_to_income_t3", pti[0][0], pti[1], pti[2], g)
-    young, indep = _independent(model, o["facts"].oldest)
-    M.add_rate(rows, "young_adults_independent_share", g, indep, young)
+    yi, ind = _independent_rows(model, o["facts"].oldest)      # (rows: no whole-column masks)
+    M.add_rate_of_rows(rows, "young_adults_independent_share", g, yi, ind)
     M.add_rate(rows, "energy_poverty_share", g, o["energy_poor"], hl, level="household")
     M.add_sum(rows, "poor_households", g, o["poor"], level="household")
     M.add_sum(rows, "social_queue_households", g, o["queued"], level="household")
     M.add_sum(rows, "households_without_dwelling", g, hl & ~o["housed"], level="household")
     stock_p = st.stock.sum((1, 2, 3))
-    occ = HS.occupied(model)
+    if st._cell is None:       # (outside a housing step) occupied() with the pass's live households
+        live = st._live if st._live is not None else g.h_alive      # HousingState.live_mask(model)
+        occ = HS._count(model, *HS._cells(model, slice(None), live))
+    else:
+        occ = HS.occupied(model)
     M._emit(rows, "dwellings", stock_p.sum(), None, stock_p, g)
     soc = st.stock[:, S.SOCIAL_RENT].sum((1, 2))
     M._emit(rows, "social_housing_stock_share", soc.sum() / stock_p.sum(), None, soc / np.maximum(stock_p, 1e-12), g)

@@ -32,7 +32,9 @@ class _View:
         self.time = p.commute_min[self.idx]
         self.cost = p.mobility_cost[self.idx]
         self.inside = self.d >= 0
-        self.od = np.where(self.inside, self.o * model.territory.n + np.maximum(self.d, 0), -1)
+        # origin-destination cell of the commutes inside AMP (o * n for the others: read only under ``inside``)
+        self.odc = self.o * model.territory.n
+        self.odc += np.maximum(self.d, 0)
         self.den: dict = {}   # weight totals per grouping of every commuter, shared by the unmasked metrics
 
 
@@ -85,7 +87,8 @@ def metrics(model, g: M.Groups) -> list[M.Row]:
         rows += shares[k]
     road = v.inside & ((v.mode == CAR) | (v.mode == CARPOOL))
     ratio = np.ones(v.idx.size)
-    ratio[v.inside] = (c.time[CAR] / c.free_time).ravel()[v.od[v.inside]]
+    ins = np.flatnonzero(v.inside)
+    ratio[ins] = (c.time[CAR] / c.free_time).ravel()[v.odc[ins]]
     _emit(rows, "congestion_index", g, v, ratio, road)
     rows.append(("transit_trips_index", "all", float(by_mode[TRANSIT] / st.base_transit) if st.base_transit else 1.0))
     rows.append(("commuters", "all", float(tot)))
@@ -133,23 +136,27 @@ def _mode_shares(g: M.Groups, v: _View) -> list[list[M.Row]]:
 def _car_share_long(model, v: _View) -> float:
     """Car + carpool share of commutes longer than long_commute_km (road distance)."""
     dist = model.mobility_state.active_dist.ravel()
-    long = v.inside & (dist[np.maximum(v.od, 0)] > model.params["mobility"]["long_commute_km"])
+    # selections by index (cheaper than boolean masks; the same arrays, so the same pairwise sums)
+    long = np.flatnonzero(v.inside & (dist[v.odc] > model.params["mobility"]["long_commute_km"]))
     w = v.w[long]
     m = v.mode[long]
-    return float(w[(m == CAR) | (m == CARPOOL)].sum() / w.sum()) if w.sum() > 0 else np.nan
+    tot = w.sum()
+    return float(w[np.flatnonzero((m == CAR) | (m == CARPOOL))].sum() / tot) if tot > 0 else np.nan
 
 
 def _peripheral_cost(model, v: _View) -> float:
     kinds = model.params["mobility"]["peripheral_pole_kinds"]
     periph = np.array([k in kinds for k in model.territory.kind])
-    m = v.inside & periph[np.maximum(v.d, 0)]
+    m = np.flatnonzero(v.inside & periph[np.maximum(v.d, 0)])     # (an index: the same arrays as a mask)
     w = v.w[m]
-    return float((w * v.cost[m]).sum() / w.sum()) if w.sum() > 0 else np.nan
+    tot = w.sum()
+    return float((w * v.cost[m]).sum() / tot) if tot > 0 else np.nan
 
 
 def _median_distance(model, v: _View) -> float:
     n = model.territory.n
-    per_od = np.bincount(v.od[v.inside], weights=v.w[v.inside], minlength=n * n)
+    ins = np.flatnonzero(v.inside)
+    per_od = np.bincount(v.odc[ins], weights=v.w[ins], minlength=n * n)
     dist = model.mobility_state.active_dist.ravel()
     if per_od.sum() <= 0:
         return np.nan
