@@ -16,12 +16,6 @@ from . import state as S
 Row = tuple[str, str, float]
 
 
-#: work arrays of the metric passes (Groups.scratch), kept from one pass to the next: their pages are then
-#: mapped once per process rather than once per year. Metric passes run one at a time in a process (in the
-#: model's process or in its metrics worker), and a work array is only used inside one metric function.
-_WORK: dict = {}
-
-
 class Groups:
     """Group keys of persons and households (segment, pole) for one collection pass.
 
@@ -67,20 +61,19 @@ class Groups:
         self.finite_w = bool(np.all((h.weight >= 0) & (h.weight < np.inf)))     # (False for NaN)
         self._model_age = p.age
         self._cache: dict = {}
-        self._scratch = _WORK
+        self._scratch: dict = {}
 
     def scratch(self, name: str, n: int, dtype) -> np.ndarray:
-        """A work array of ``n`` rows reused by the metrics (see ``_select``), valid until the next request.
+        """A work array of ``n`` rows reused by the metrics of this pass (see ``_select``).
 
         Fresh arrays of a million rows are mapped and zeroed by the OS page by
-        page on first use: reusing one buffer per role (``_WORK``) spares that
-        cost in every metric after the first.
+        page on first use: reusing one buffer per role spares that cost in
+        every metric after the first.
         """
         key = (name, np.dtype(dtype))
         buf = self._scratch.get(key)
         if buf is None or buf.size < n:
-            # sized for the persons (the longest level) with room for a few years' growth
-            buf = self._scratch[key] = np.empty(int(max(n, self.p_live.size) * 1.05), dtype=dtype)
+            buf = self._scratch[key] = np.empty(max(n, self.p_live.size if buf is None else 0), dtype=dtype)
         return buf[:n]
 
     def live_age(self) -> np.ndarray:
