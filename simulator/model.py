@@ -25,6 +25,7 @@ from mesa.discrete_space import Network
 from . import metrics as M
 from . import state as S
 from .agents import PersonaAgent
+from .metrics_worker import CODE, STATIC, MetricsWorker, NoRoom
 from .params import ParameterError
 from .population import marginals_report, synthesize
 from .scenario import Scenario, load_scenario, process_specs, resolved_params, scenario_hash
@@ -168,7 +169,6 @@ class FabriqueModel(mesa.Model):
                           stacklevel=3)
             self.overlap_metrics = False
         if self.overlap_metrics:    # started now, so its start-up overlaps the population synthesis
-            from .metrics_worker import MetricsWorker
             self._metrics_worker = MetricsWorker(self)
             self._worker_finalizer = weakref.finalize(self, self._metrics_worker.close)
         self._timed("setup", t0)
@@ -332,25 +332,20 @@ class FabriqueModel(mesa.Model):
         for agent in self.persona_agents.values():
             self.persona_rows.append(agent.record(self.year))
         self.wait_metrics()
-        if not self.overlap_metrics:
-            rows, flows, _ = self._compute_metrics(self, events)
-            self._metric_rows += rows
-            self._flow_rows += flows
-            return
-        state, unread = self._metrics_state()
-        from .metrics_worker import NoRoom
-        try:
-            self._metrics_worker.submit(state, unread, events)
-        except NoRoom as exc:            # e.g. a container's small /dev/shm: in line from now on, same rows
-            warnings.warn(f"metrics computed in line from now on: {exc}", RuntimeWarning, stacklevel=2)
-            self.overlap_metrics = False
-            self._worker_finalizer()
-            self._metrics_worker = None
-            rows, flows, _ = self._compute_metrics(self, events)
-            self._metric_rows += rows
-            self._flow_rows += flows
-            return
-        self._metrics_pending = True
+        if self.overlap_metrics:
+            state, unread = self._metrics_state()
+            try:
+                self._metrics_worker.submit(state, unread, events)
+                self._metrics_pending = True
+                return
+            except NoRoom as exc:        # e.g. a container's small /dev/shm: in line from now on, same rows
+                warnings.warn(f"metrics computed in line from now on: {exc}", RuntimeWarning, stacklevel=2)
+                self.overlap_metrics = False
+                self._worker_finalizer()
+                self._metrics_worker = None
+        rows, flows, _ = self._compute_metrics(self, events)
+        self._metric_rows += rows
+        self._flow_rows += flows
 
     @staticmethod
     def _compute_metrics(model: "FabriqueModel", events: dict[str, float] | None
@@ -371,11 +366,11 @@ class FabriqueModel(mesa.Model):
 
     #: attributes not sent to the metrics worker: fixed inputs sent once (metrics_worker.STATIC), run plumbing,
     #: and outputs the model keeps itself
-    _NOT_SENT = frozenset({"territory", "personas", "segment_ids", "processes", "scenario", "network",
-                           "persona_agents", "datacollector", "_metric_rows", "persona_rows", "_flow_rows", "_streams",
-                           "timings", "_metrics_worker", "_worker_finalizer", "_metrics_pending", "metrics_block_bytes", "rng",
-                           "random", "_rng", "_agents", "_agents_by_type", "_all_agents", "_user_step", "step",
-                           "_base_params"})
+    _NOT_SENT = frozenset(STATIC) | {"processes", "network", "persona_agents", "datacollector", "_metric_rows",
+                                     "persona_rows", "_flow_rows", "_streams", "timings", "_metrics_worker",
+                                     "_worker_finalizer", "_metrics_pending", "metrics_block_bytes", "rng", "random",
+                                     "_rng", "_agents", "_agents_by_type", "_all_agents", "_user_step", "step",
+                                     "_base_params"}
 
     def _metrics_state(self) -> tuple[dict[str, Any], list[Any]]:
         """The attributes the metric functions may read, and the objects inside them that no metric reads.
@@ -395,7 +390,6 @@ class FabriqueModel(mesa.Model):
                 obj = getattr(getattr(self, attr), field, None)
                 if obj is not None:
                     unread.append(obj)
-        from .metrics_worker import CODE
         return {k: v for k, v in self.__dict__.items() if k not in skip and not isinstance(v, CODE)}, unread
 
     def wait_metrics(self) -> None:

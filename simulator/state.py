@@ -78,6 +78,13 @@ def _append_rows(obj, new) -> None:
         setattr(obj, f.name, view)
 
 
+def _take_rows(obj, keep: np.ndarray) -> None:
+    """Keep only the rows of every column of ``obj`` in the boolean mask ``keep`` (order preserved)."""
+    rows = np.flatnonzero(keep)          # one index for every column: faster than a mask per column
+    for f in fields(obj):
+        setattr(obj, f.name, getattr(obj, f.name)[rows])
+
+
 def _state_without_spare(obj) -> dict:
     state = obj.__dict__.copy()
     state.pop("_spare", None)
@@ -162,9 +169,7 @@ class Persons:
 
     def take(self, keep: np.ndarray) -> None:
         """Keep only the rows in the boolean mask ``keep`` (order preserved)."""
-        rows = np.flatnonzero(keep)          # one index for every column: faster than a mask per column
-        for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name)[rows])
+        _take_rows(self, keep)
 
 
 @dataclass
@@ -207,9 +212,7 @@ class Households:
 
     def take(self, keep: np.ndarray) -> None:
         """Keep only the rows in the boolean mask ``keep`` (order preserved)."""
-        rows = np.flatnonzero(keep)          # one index for every column: faster than a mask per column
-        for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name)[rows])
+        _take_rows(self, keep)
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
