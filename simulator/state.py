@@ -91,13 +91,6 @@ def _state_without_spare(obj) -> dict:
     return state
 
 
-def _grow(a: np.ndarray, n: int, fill) -> np.ndarray:
-    out = np.empty(n, dtype=a.dtype)
-    out[: a.size] = a
-    out[a.size:] = fill
-    return out
-
-
 @dataclass
 class Persons:
     """One row per person ever present in the run (alive or not)."""
@@ -224,9 +217,9 @@ def consumption_units(adults: np.ndarray, kids: np.ndarray) -> np.ndarray:
     return 1.0 + 0.5 * np.maximum(adults - 1, 0) + 0.3 * kids
 
 
-def person_weight(p: Persons, h: Households) -> np.ndarray:
-    """Real persons each person row stands for (its household's weight)."""
-    return h.weight[p.hh]
+def person_weight(p: Persons, h: Households, rows: np.ndarray | None = None) -> np.ndarray:
+    """Real persons each person row stands for (its household's weight); ``rows``: only those person rows."""
+    return h.weight[p.hh if rows is None else p.hh[rows]]
 
 
 def check_no_nan(p: Persons, h: Households) -> list[str]:

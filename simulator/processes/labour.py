@@ -192,9 +192,9 @@ def step(model) -> dict[str, float]:
     emp = p.alive & (p.status == S.EMPLOYED)                    # workers (after the programme exits)
     held = _positions_held(model, st, emp)
     sep = _layoffs(model, st, rng, held)
-    ev["layoffs"] = float(_weight(model, sep).sum())
+    ev["layoffs"] = float(S.person_weight(model.persons, model.households, sep).sum())
     sep2 = _separations(model, st, prm, rng, emp)
-    ev["separations"] = float(_weight(model, sep2).sum())
+    ev["separations"] = float(S.person_weight(model.persons, model.households, sep2).sum())
     sep = np.concatenate([sep, sep2])
     _separate(model, st, prm, sep)
     separated = np.zeros(p.n, dtype=bool)
@@ -213,11 +213,6 @@ def step(model) -> dict[str, float]:
     _durations_and_income(model, st, prm, separated, new_seeker, jl_any)
     st.events = ev
     return ev
-
-
-def _weight(model, rows: np.ndarray) -> np.ndarray:
-    """Real weight (household weight) of the given person rows (gathered for those rows only)."""
-    return model.households.weight[model.persons.hh[rows]]
 
 
 @dataclass
@@ -252,7 +247,7 @@ def _positions_held(model, st: LabourState, emp: np.ndarray) -> _Held:
     cell = (p.job_pole[rows].astype(np.int64) * n_sec + p.sector[rows]) * N_LEVELS \
         + (lev if clipped else np.clip(lev, 0, 2))
     all_inside = bool(clipped and rows.size == np.count_nonzero(inside))
-    return _Held(rows, cell, _weight(model, rows), all_inside=all_inside)
+    return _Held(rows, cell, S.person_weight(model.persons, model.households, rows), all_inside=all_inside)
 
 
 def _filled(model, held: _Held) -> np.ndarray:
@@ -279,7 +274,7 @@ def _layoffs(model, st: LabourState, rng, held: _Held) -> np.ndarray:
     else:
         idx = np.flatnonzero(p.alive & (p.status == S.EMPLOYED) & (p.job_pole >= 0))
         cell = (p.job_pole[idx].astype(np.int64) * n_sec + p.sector[idx]) * N_LEVELS + st.job_level[idx]
-        w = _weight(model, idx)
+        w = S.person_weight(model.persons, model.households, idx)
     inside = over.ravel()[cell]
     idx, cell = idx[inside], cell[inside]
     keep = LM.fill_within_cells(cell, rng.random(idx.size), w[inside], cap_res.ravel())
@@ -338,7 +333,8 @@ def _discouragement(model, st: LabourState, prm, rng, rows: np.ndarray) -> dict[
     p.status[disc] = S.INACTIVE
     p.income[disc] = np.minimum(p.income[disc], prm["benefit_floor"])
     p.status[react] = S.UNEMPLOYED
-    return {"discouraged": float(_weight(model, disc).sum()), "reactivated": float(_weight(model, react).sum())}
+    return {"discouraged": float(S.person_weight(p, model.households, disc).sum()),
+            "reactivated": float(S.person_weight(p, model.households, react).sum())}
 
 
 def _publish_aid(model, st: LabourState, prm) -> None:
@@ -358,14 +354,8 @@ def childcare_constrained(model, rows: np.ndarray) -> np.ndarray:
     return (h.hh_type[hh] == S.HH_TYPE.index("single_parent")) & has_young[hh] & (p.age[rows] >= 18)
 
 
-def seeker_mask(model) -> np.ndarray:
-    p, st = model.persons, model.labour
-    return p.alive & (p.status == S.UNEMPLOYED) & (p.age >= 15) & (p.age <= 64) \
-        & (st.programme[: p.n] == LP.NONE)
-
-
 def _seekers(model, blocked: np.ndarray, among: np.ndarray | None = None) -> np.ndarray:
-    """Rows of ``seeker_mask`` not ``blocked``, ascending (tested on the unemployed rows only).
+    """Rows of the job seekers (living, unemployed, aged 15-64, in no programme) not ``blocked``, ascending.
 
     ``among``: ascending rows known to hold every seeker (e.g. this year's
     jobless rows in no programme after the separations), else all rows.
@@ -384,7 +374,7 @@ def _matching(model, st: LabourState, prm, rng, separated, filled, jobless=None)
     p = model.persons
     eco = model.economy
     seekers = _seekers(model, separated, jobless)
-    w_s = _weight(model, seekers)
+    w_s = S.person_weight(model.persons, model.households, seekers)
     vac = np.maximum(eco.positions - filled - eco.external, 0.0)
     u_w = float(w_s.sum())
     theta = vac.sum() / max(u_w, 1e-9)
@@ -414,7 +404,8 @@ def _matching(model, st: LabourState, prm, rng, separated, filled, jobless=None)
         sec_o = rng.choice(len(S.SECTORS), size=outside.size, p=tot / tot.sum())
         _hire(model, st, prm, rng, outside, np.full(outside.size, -2), sec_o,
               np.clip(p.skill[outside], 0, 2))
-    return {"hires": float(_weight(model, hired).sum()), "hires_outside_amp": float(_weight(model, outside).sum()),
+    return {"hires": float(S.person_weight(p, model.households, hired).sum()),
+            "hires_outside_amp": float(S.person_weight(p, model.households, outside).sum()),
             "job_seekers": u_w, "tightness": float(theta),
             "offers_refused_transport": float((w_s * out["refused"]).sum()),
             "childcare_places": float(w_s[placed].sum())}

@@ -102,7 +102,7 @@ def enrol(model, st, prm: dict, rng: np.random.Generator, blocked: np.ndarray,
     a0, a1 = prm["second_chance_age_range"]
     k = np.flatnonzero((age >= a0) & (age <= a1) & (skill == 0))
     k = k[p.edu[jl[k]] == S.EDU_NO_BAC]
-    new = select(rng, jl[k], _weight(p, h, jl[k]), prm["second_chance_capacity_per_year"])
+    new = select(rng, jl[k], S.person_weight(p, h, jl[k]), prm["second_chance_capacity_per_year"])
     _start(p, st, new, SECOND_CHANCE, prm["second_chance_duration_years"])
     ev["second_chance_entries"] = float(h.weight[p.hh[new]].sum())
     # training / retraining: unemployed adults below the top skill level (not those just enrolled above)
@@ -112,7 +112,7 @@ def enrol(model, st, prm: dict, rng: np.random.Generator, blocked: np.ndarray,
     elig = jl[k]
     # 1 for the long-term unemployed (int8: the stable sort by priority in select is then a radix sort)
     prio = (p.months_jobless[elig] >= 12).astype(np.int8) if prm["training_priority"] == "long_term_first" else None
-    new = select(rng, elig, _weight(p, h, elig), prm["training_capacity_per_year"], prio)
+    new = select(rng, elig, S.person_weight(p, h, elig), prm["training_capacity_per_year"], prio)
     _start(p, st, new, TRAINING, prm["training_duration_years"])
     ev["training_entries"] = float(h.weight[p.hh[new]].sum())
     # mentoring: young or long-term unemployed seekers, low/mid skill
@@ -122,21 +122,16 @@ def enrol(model, st, prm: dict, rng: np.random.Generator, blocked: np.ndarray,
     if prm["mentoring_long_term_eligible"]:
         target |= p.months_jobless[jl] >= 12
     k = np.flatnonzero(seek & target & (p.mentored[jl] == 0) & (skill <= int(prm["mentoring_max_skill"])))
-    new = select(rng, jl[k], _weight(p, h, jl[k]), prm["mentoring_capacity_per_year"])
+    new = select(rng, jl[k], S.person_weight(p, h, jl[k]), prm["mentoring_capacity_per_year"])
     p.mentored[new] = _years(prm["mentoring_duration_years"])
     ev["mentoring_entries"] = float(h.weight[p.hh[new]].sum())
     # mobility aids: seekers without a household car or without a licence
     k = np.flatnonzero(seek & (st.mobility_aid[jl] == 0))
     k = k[(h.car[p.hh[jl[k]]] == 0) | ~p.licence[jl[k]]]
-    new = select(rng, jl[k], _weight(p, h, jl[k]), prm["mobility_aid_capacity_per_year"])
+    new = select(rng, jl[k], S.person_weight(p, h, jl[k]), prm["mobility_aid_capacity_per_year"])
     st.mobility_aid[new] = _years(prm["mobility_aid_duration_years"])
     ev["mobility_aid_entries"] = float(h.weight[p.hh[new]].sum())
     return ev
-
-
-def _weight(p, h, rows: np.ndarray) -> np.ndarray:
-    """Real weight (household weight) of the person rows."""
-    return h.weight[p.hh[rows]]
 
 
 def _start(p, st, rows: np.ndarray, kind: int, years: float) -> None:

@@ -286,7 +286,7 @@ def available_modes(model, persons_idx: np.ndarray, job_poles: np.ndarray | None
     idx = np.asarray(persons_idx, dtype=np.int64)
     prm = model.params["mobility"]
     out = np.ones((idx.size, len(S.MODES)), dtype=bool)
-    hh = model.persons.hh[idx].astype(np.intp)         # (an intp index gathers faster than int32)
+    hh = model.persons.hh[idx]
     access = car_access(model, idx, hh)
     car = access == C.CAR_OK
     out[:, CAR] = car
@@ -316,19 +316,10 @@ def init(model) -> None:
 
 
 def step(model) -> dict[str, float]:
-    # the household row of every person as an index (intp): numpy gathers with an int32 index convert it
-    # on every call, slowly; converted once, it serves the passes over all persons of update and _solve
-    hh = model.persons.hh.astype(np.intp)
-    pop = _population(model, hh)          # update changes no weight, household or alive flag
-    events = T.update(model, model.params["mobility"], model.stream("mobility"), hh)
-    _solve(model, hh, pop)
+    events = T.update(model, model.params["mobility"], model.stream("mobility"))
+    _solve(model)
     st = model.mobility_state
     return events | {"mobility_equilibrium_gap": st.gap, "mobility_outer_iterations": float(st.outer_iterations)}
-
-
-def _population(model, hh: np.ndarray) -> float:
-    """``model.population()``, the same sum bit for bit, from the persons' household rows ``hh`` (intp)."""
-    return float(model.households.weight[hh[model.persons.alive]].sum())
 
 
 def _weighted(model, mask: np.ndarray) -> float:
@@ -377,8 +368,8 @@ def expected_shares(model) -> dict[str, np.ndarray]:
             "car_time": float((car_w * t[:, CAR]).sum() / car_w.sum())}
 
 
-def _solve(model, hh_all: np.ndarray | None = None, population: float | None = None) -> None:
-    """Mode choice and congestion; ``hh_all`` (persons.hh as intp) and ``population`` if the caller has them."""
+def _solve(model) -> None:
+    """Mode choice and congestion for the current homes, jobs, licences and cars."""
     prm = model.params["mobility"]
     terr, p, h = model.territory, model.persons, model.households
     st: MobilityState = model.mobility_state
@@ -405,7 +396,7 @@ def _solve(model, hh_all: np.ndarray | None = None, population: float | None = N
     u[fresh] = rng.random(fresh.size)
     st.u[idx] = u
 
-    hh = p.hh[idx].astype(np.intp) if hh_all is None else hh_all[idx]
+    hh = p.hh[idx]
     od = np.multiply(h.pole[hh], n, dtype=np.int64)        # flat (home pole, job pole): o * n + d
     od += job[inside]
     w_idx = h.weight[hh]
@@ -425,7 +416,7 @@ def _solve(model, hh_all: np.ndarray | None = None, population: float | None = N
     cls[nocar] += 12
     cells = C.build_cells(n, len(model.segment_ids), idx, od, p.segment[idx], cls, w_idx, aid, aid_rows)
     eq = C.equilibrate(terr, prm, model.year, cells, vot_seg, st.free, st.active_dist, st.A, st.link_time, st.crowd,
-                       st.background, (model.population() if population is None else population) / st.pop0,
+                       st.background, model.population() / st.pop0,
                        st.transit_cache)
     st.A, st.link_time, st.link_flow = eq.assignment.A, eq.assignment.time, eq.assignment.flow
     st.crowd, st.background, st.line_vc = eq.crowd, eq.background, eq.line_vc
@@ -467,7 +458,7 @@ def _solve(model, hh_all: np.ndarray | None = None, population: float | None = N
     p.mode[idx] = mode
     p.commute_min[idx] = t
     p.mobility_cost[idx] = cost
-    m_out, t_out, c_out = _outside(model, out, prm, None if hh_all is None else hh_all[out])
+    m_out, t_out, c_out = _outside(model, out, prm)
     p.mode[out] = m_out
     p.commute_min[out] = t_out.astype(p.commute_min.dtype)
     p.mobility_cost[out] = c_out.astype(p.mobility_cost.dtype)
@@ -475,10 +466,9 @@ def _solve(model, hh_all: np.ndarray | None = None, population: float | None = N
                             skims=sk, params=dict(prm), vot_seg=vot_seg, carpool_avail=avail)
 
 
-def _outside(model, idx: np.ndarray, prm: dict, hh: np.ndarray | None = None
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Workers outside AMP: a fixed commute, by car when available, else transit (``hh``: their households)."""
-    car = car_access(model, idx, hh) == C.CAR_OK
+def _outside(model, idx: np.ndarray, prm: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Workers outside AMP: a fixed commute, by car when available, else transit."""
+    car = car_access(model, idx) == C.CAR_OK
     mode = np.where(car, CAR, TRANSIT).astype(np.int8)
     trips = 2.0 * prm["working_days_month"]
     car_cost = trips * prm["outside_commute_km"] * prm["car_cost_per_km"] + \
@@ -519,7 +509,7 @@ def best_commute(model, persons_idx: np.ndarray, job_poles: np.ndarray
     inside = job >= 0
     if inside.any():
         ii = np.flatnonzero(inside)
-        hh = p.hh[idx[ii]].astype(np.intp)
+        hh = p.hh[idx[ii]]
         o = h.pole[hh].astype(np.int64)
         d = job[ii]
         access = car_access(model, idx[ii], hh)

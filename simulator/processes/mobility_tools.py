@@ -18,10 +18,10 @@ from __future__ import annotations
 import numpy as np
 
 
-def update(model, prm: dict, rng: np.random.Generator, hh: np.ndarray | None = None) -> dict[str, float]:
-    """One year of licences and car purchases; ``hh``: persons.hh as intp if the caller has it."""
+def update(model, prm: dict, rng: np.random.Generator) -> dict[str, float]:
+    """One year of licences and car purchases."""
     p, h = model.persons, model.households
-    hh = p.hh.astype(np.intp) if hh is None else hh      # an intp index gathers faster than int32
+    hh = p.hh
     named = np.zeros(h.n, dtype=bool)
     named[model.named_households] = True
     a0, a1 = prm["licence_ages"]
