@@ -204,8 +204,8 @@ def test_tracked_occupancy_equals_recount():
     orig = HS.occupied
     checks = []
 
-    def checked(model):
-        occ = orig(model)
+    def checked(model, **kw):
+        occ = orig(model, **kw)
         if model.housing._cell is not None:             # during the step: compare with a fresh count
             cell, w = model.housing._cell, model.housing._w_occ
             model.housing._cell = None

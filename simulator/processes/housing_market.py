@@ -38,18 +38,23 @@ class Facts:
             self.income_cu = self.income / np.maximum(self.cu, 1.0)
 
 
-def household_facts(p, h, prm=None) -> Facts:
+def household_facts(p, h, prm=None, alive: tuple | None = None) -> Facts:
     """Aggregates of living members; with ``prm``, young households' income includes family support.
 
     With ``prm`` the support is added before the income per consumption unit
     is computed (one division, no second Facts): the same numbers as
-    ``with_family_support(household_facts(p, h), prm)``.
+    ``with_family_support(household_facts(p, h), prm)``. ``alive``: (rows,
+    household rows, ages, members per household) of the living persons when
+    the caller already has them (a metrics pass), else computed here.
     """
-    al = np.flatnonzero(p.alive)        # (an index is cheaper than a boolean selection of ~95 % of the rows)
-    hh = p.hh[al].astype(np.intp)       # (bincount and ufunc.at take intp indices: one conversion)
-    age = p.age[al]
     n = h.n
-    members = np.bincount(hh, minlength=n)
+    if alive is None:
+        al = np.flatnonzero(p.alive)    # (an index is cheaper than a boolean selection of ~95 % of the rows)
+        hh = p.hh[al]
+        age = p.age[al]
+        members = np.bincount(hh, minlength=n)
+    else:
+        al, hh, age, members = alive
     # members under 14 (fewer than adults: a shorter count), their rows found on the whole columns
     kids = np.bincount(p.hh[np.flatnonzero(p.alive & (p.age < 14))], minlength=n)
     adults = members - kids

@@ -18,24 +18,17 @@ from .. import metrics as M
 from .. import state as S
 from . import housing as H
 from . import housing_stock as HS
-from .housing_market import (Facts, _consumption_units, annuity, energy_cost, household_facts, housing_aid,
-                             with_family_support)
+from .housing_market import Facts, annuity, energy_cost, household_facts, housing_aid, with_family_support
 
 
 # ------------------------------------------------------------------ outcomes
 def _facts_of_groups(p, h, g: M.Groups) -> Facts:
     """``household_facts(p, h)`` from the living persons' rows and member counts the Groups of this
     collection pass already hold (the same operations on the same arrays, one index, gather and count fewer)."""
-    al, hh, members = g.p_alive_idx, g.p_alive_hh, g.h_members     # hh: p.hh is intp already
-    n = h.n
-    kids = np.bincount(p.hh[np.flatnonzero(p.alive & (p.age < 14))], minlength=n)
-    adults = members - kids
-    income = np.bincount(hh, weights=p.income[al], minlength=n)
-    cu = _consumption_units(adults, kids)
-    oldest = np.zeros(n, dtype=np.int16)
+    al = g.p_alive_idx
     # (the living persons' ages: the pass's gather when every living person is counted)
-    np.maximum.at(oldest, hh, g.live_age() if g._live_idx is al else p.age[al])
-    return Facts(members, adults, kids, income, cu, oldest, g.h_alive, income / cu)
+    age = g.live_age() if g._live_idx is al else p.age[al]
+    return household_facts(p, h, alive=(al, g.p_alive_hh, age, g.h_members))
 
 
 def household_outcomes(model, g: M.Groups | None = None) -> dict[str, np.ndarray]:
@@ -171,11 +164,8 @@ def metrics(model, g: M.Groups) -> list[M.Row]:
     M.add_sum(rows, "social_queue_households", g, o["queued"], level="household")
     M.add_sum(rows, "households_without_dwelling", g, hl & ~o["housed"], level="household")
     stock_p = st.stock.sum((1, 2, 3))
-    if st._cell is None:       # (outside a housing step) occupied() with the pass's live households
-        live = st._live if st._live is not None else g.h_alive      # HousingState.live_mask(model)
-        occ = HS._count(model, *HS._cells(model, slice(None), live))
-    else:
-        occ = HS.occupied(model)
+    # the pass's live households are HousingState.live_mask outside a housing step (when metrics are computed)
+    occ = HS.occupied(model, live=st._live if st._live is not None else g.h_alive)
     M._emit(rows, "dwellings", stock_p.sum(), None, stock_p, g)
     soc = st.stock[:, S.SOCIAL_RENT].sum((1, 2))
     M._emit(rows, "social_housing_stock_share", soc.sum() / stock_p.sum(), None, soc / np.maximum(stock_p, 1e-12), g)

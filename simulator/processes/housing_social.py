@@ -41,12 +41,12 @@ def _back_to_parents(model) -> float:
     # (an integer comparison over the persons, then lookups on those few rows; the same rows in order)
     cand = np.flatnonzero(p.hh >= back[0])
     mem = cand[is_back[p.hh[cand]] & p.alive[cand]]
-    p.hh[mem] = target[p.hh[mem]].astype(np.int32)
+    p.hh[mem] = target[p.hh[mem]]
     h.alive[back] = False
     if st._live is not None:
         st._live = live.copy()
         st._live[back] = False
-        HS.occupancy_changed(model, back)
+        # (no occupancy change: households without a dwelling occupy no unit, before and after)
     st.in_queue[back] = False
     h.years_waiting[back] = 0.0
     return float(h.weight[back].sum())

@@ -17,8 +17,10 @@ DECENT, DEGRADED, SINK = 0, 1, 2
 CENTRE_KINDS = ("metro_core", "urban")
 
 
-def occupied(model) -> np.ndarray:
+def occupied(model, live: np.ndarray | None = None) -> np.ndarray:
     """Weighted households by (pole, tenure, size, condition), from the households' columns.
+
+    ``live``: the live-household mask (``HousingState.live_mask``) when the caller already has it.
 
     During a housing step (between :func:`track_occupancy` and
     :func:`untrack_occupancy`) the per-household cell and weight columns are
@@ -26,13 +28,13 @@ def occupied(model) -> np.ndarray:
     table is recounted only after a change: the same bincount of the same
     columns, so the same numbers. The returned array is then read-only.
     """
-    h, st = model.households, model.housing
+    st = model.housing
     if st._cell is not None:
         if st._occ is None:
             st._occ = _count(model, st._cell, st._w_occ)
             st._occ.flags.writeable = False
         return st._occ
-    cell, w_occ = _cells(model, slice(None), st.live_mask(model))
+    cell, w_occ = _cells(model, slice(None), st.live_mask(model) if live is None else live)
     return _count(model, cell, w_occ)
 
 
