@@ -101,7 +101,7 @@ def acceptable(model, persons: np.ndarray, poles: np.ndarray, max_time: np.ndarr
     o = np.asarray(h.pole[p.hh[persons]] if home is None else home, dtype=np.int64)    # per person
     # available modes as bits (mode m -> 2**m). Car, bike, walk and transit do not depend on the job pole:
     # one call per person (without job poles carpool is listed as available). Carpool depends on the pole
-    # only for persons without car access (a driver found on that OD, mobility's _no_driver, which
+    # only for persons without car access (a driver found on that OD, mobility's no_carpool_driver, which
     # available_modes applies to them); with car access it is available. So the driver test is made on the
     # candidates of persons without car access only, and their carpool bit cleared where they find no
     # driver: the bits of available_modes on every candidate, without its per-candidate passes.
@@ -115,8 +115,8 @@ def acceptable(model, persons: np.ndarray, poles: np.ndarray, max_time: np.ndarr
     no_car = np.flatnonzero(~avail_p[:, S.MODES.index("car")][of])                      # candidates
     # always called (also with no such candidate), as before: the driver draws of new persons are made here
     of_nc = of[no_car]
-    no_cp = no_car[mob._no_driver(model, cand_person[no_car], o[of_nc], d[no_car], c.carpool_avail,
-                                  p.hh[persons][of_nc])]
+    no_cp = no_car[mob.no_carpool_driver(model, cand_person[no_car], o[of_nc], d[no_car], c.carpool_avail,
+                                         p.hh[persons][of_nc])]
     t_val, t_cls = _few_values(np.asarray(max_time, dtype=float))
     aid_all = np.asarray(getattr(model, "mobility_aid_eur_month", np.zeros(0)), dtype=float)
     if persons.size and persons.max() < aid_all.size:

@@ -234,9 +234,13 @@ def _driver_draw(model, idx: np.ndarray) -> np.ndarray:
     return st.v[idx]
 
 
-def _no_driver(model, idx: np.ndarray, o: np.ndarray, d: np.ndarray, avail: np.ndarray | None,
-               hh: np.ndarray | None = None, access: np.ndarray | None = None) -> np.ndarray:
+def no_carpool_driver(model, idx: np.ndarray, o: np.ndarray, d: np.ndarray, avail: np.ndarray | None,
+                      hh: np.ndarray | None = None, access: np.ndarray | None = None) -> np.ndarray:
     """True for persons who found no carpool driver on (o, d) (only meaningful without car access).
+
+    ``avail``: the last solve's driver availability (``model.commute.carpool_avail``); ``hh`` and
+    ``access`` (car_access): the persons' households and car access when the caller has them. Each call
+    draws the persistent draw of persons who have none yet (the order of draws follows the calls).
 
     A person without a licence in a household with a car also has a household
     driver with probability ``carpool_household_driver_prob``:
@@ -248,7 +252,7 @@ def _no_driver(model, idx: np.ndarray, o: np.ndarray, d: np.ndarray, avail: np.n
     if access is not None:           # only persons without car access can lack a driver: compute for them only
         out = np.zeros(idx.size, dtype=bool)
         sel = np.flatnonzero(access != C.CAR_OK)
-        out[sel] = _no_driver(model, idx[sel], o[sel], d[sel], avail, hh[sel])
+        out[sel] = no_carpool_driver(model, idx[sel], o[sel], d[sel], avail, hh[sel])
         return out
     n = avail.shape[0]
     return _no_driver_draw(model, idx, o * n + d, model.households.car[hh] > 0, avail, model.params["mobility"])
@@ -256,7 +260,7 @@ def _no_driver(model, idx: np.ndarray, o: np.ndarray, d: np.ndarray, avail: np.n
 
 def _no_driver_draw(model, idx: np.ndarray, od: np.ndarray, hh_car: np.ndarray, avail: np.ndarray,
                     prm: dict) -> np.ndarray:
-    """:func:`_no_driver` from each person's flat OD (o * n + d) and whether their household has a car.
+    """:func:`no_carpool_driver` from each person's flat OD (o * n + d) and whether their household has a car.
 
     The threshold 1 - P(no driver) takes one value per (OD, household car): computed on that small table,
     then gathered per person (the same numbers as computed per person).
@@ -296,7 +300,8 @@ def available_modes(model, persons_idx: np.ndarray, job_poles: np.ndarray | None
         job = np.asarray(job_poles, dtype=np.int64)
         ii = np.flatnonzero(job >= 0)
         o = model.households.pole[hh[ii]].astype(np.int64)
-        out[ii, CARPOOL] = car[ii] | ~_no_driver(model, idx[ii], o, job[ii], c.carpool_avail, hh[ii], access[ii])
+        out[ii, CARPOOL] = car[ii] | ~no_carpool_driver(model, idx[ii], o, job[ii], c.carpool_avail, hh[ii],
+                                                        access[ii])
     return out
 
 
@@ -513,7 +518,8 @@ def best_commute(model, persons_idx: np.ndarray, job_poles: np.ndarray
         o = h.pole[hh].astype(np.int64)
         d = job[ii]
         access = car_access(model, idx[ii], hh)
-        cls = _classes(model, idx[ii], prm, _no_driver(model, idx[ii], o, d, c.carpool_avail, hh, access), access)
+        no_driver = no_carpool_driver(model, idx[ii], o, d, c.carpool_avail, hh, access)
+        cls = _classes(model, idx[ii], prm, no_driver, access)
         gc = C.generalised_minutes(c.skims, prm, n, o * n + d, vot[ii], cls, aid[ii])
         best = np.argmin(gc, axis=1)
         g = gc[np.arange(ii.size), best]
