@@ -73,9 +73,37 @@ def distinct_rows(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Rows are compared through two projections on fixed pseudo-random
     vectors; equal rows always share them, and distinct rows of small
     integers and shares colliding on both is practically impossible.
+    The rows are ordered by the first projection alone with an unstable
+    sort (about twice as fast as the stable two-key lexsort): when rows
+    with equal first projections also have equal second ones (checked;
+    otherwise, or with non-finite projections, :func:`_distinct_rows_lexsort`
+    is used), the groups, their order and their first (lowest) rows are
+    those of the lexsort.
     """
-    r = np.random.default_rng(12345).random((A.shape[1], 2)) + 0.5
-    h = A @ r
+    h = A @ _projections(A)
+    if not np.isfinite(h).all():
+        return _distinct_rows_lexsort(A)
+    h0, h1 = h[:, 0], h[:, 1]
+    order = np.argsort(h0)
+    s0, s1 = h0[order], h1[order]
+    same = s0[1:] == s0[:-1]
+    if np.any(same & (s1[1:] != s1[:-1])):
+        return _distinct_rows_lexsort(A)
+    new = np.ones(order.size, dtype=bool)
+    new[1:] = ~same
+    inverse = np.empty(order.size, dtype=np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    first = np.minimum.reduceat(order, np.flatnonzero(new)) if order.size else order
+    return first, inverse
+
+
+def _projections(A: np.ndarray) -> np.ndarray:
+    return np.random.default_rng(12345).random((A.shape[1], 2)) + 0.5
+
+
+def _distinct_rows_lexsort(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`distinct_rows` by a stable lexsort of the two projections (the reference; any projections)."""
+    h = A @ _projections(A)
     order = np.lexsort((h[:, 1], h[:, 0]))
     hs = h[order]
     new = np.ones(order.size, dtype=bool)
