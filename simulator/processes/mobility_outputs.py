@@ -38,6 +38,14 @@ class _View:
         self.den: dict = {}   # weight totals per grouping of every commuter, shared by the unmasked metrics
 
 
+def _den(v: _View, by: str, keys: np.ndarray | None = None, size: int = 0):
+    """Weight of every commuter per group (``by`` "segment" or "pole", with its keys and size) or in all
+    ("tot"): computed once per metrics pass (``v.den``), shared by the means over every commuter."""
+    if by not in v.den:
+        v.den[by] = v.w.sum() if by == "tot" else np.bincount(keys, weights=v.w, minlength=size)
+    return v.den[by]
+
+
 def _emit(rows: list[M.Row], name: str, g: M.Groups, v: _View, values: np.ndarray,
           mask: np.ndarray | None = None) -> None:
     """Weighted mean of ``values`` over ``mask`` (None: every commuter) overall, per segment and per home pole.
@@ -50,20 +58,10 @@ def _emit(rows: list[M.Row], name: str, g: M.Groups, v: _View, values: np.ndarra
 
     def ratio(by, keys, size):
         num = np.bincount(keys, weights=wv, minlength=size)
-        if mask is None:
-            if by not in v.den:
-                v.den[by] = np.bincount(keys, weights=ww, minlength=size)
-            den = v.den[by]
-        else:
-            den = np.bincount(keys, weights=ww, minlength=size)
+        den = _den(v, by, keys, size) if mask is None else np.bincount(keys, weights=ww, minlength=size)
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
-    if mask is None:
-        if "tot" not in v.den:
-            v.den["tot"] = ww.sum()
-        tot = v.den["tot"]
-    else:
-        tot = ww.sum()
+    tot = _den(v, "tot") if mask is None else ww.sum()
     rows.append((name, "all", float(wv.sum() / tot) if tot > 0 else np.nan))
     for i, x in enumerate(ratio("segment", v.seg, len(g.seg_ids))):
         rows.append((name, f"segment={g.seg_ids[i]}", float(x)))
@@ -114,13 +112,9 @@ def _mode_shares(g: M.Groups, v: _View) -> list[list[M.Row]]:
     dens = {}
     by = {}
     for name, keys, size in (("segment", v.seg, len(g.seg_ids)), ("pole", v.o, len(g.pole_ids))):
-        if name not in v.den:
-            v.den[name] = np.bincount(keys, weights=v.w, minlength=size)
-        dens[name] = v.den[name]
+        dens[name] = _den(v, name, keys, size)
         by[name] = np.bincount(keys * nm + v.mode, weights=v.w, minlength=size * nm).reshape(size, nm)
-    if "tot" not in v.den:
-        v.den["tot"] = v.w.sum()
-    tot = v.den["tot"]
+    tot = _den(v, "tot")
     out = []
     for k, mode in enumerate(S.MODES):
         name = f"mode_share_{mode}"
