@@ -560,7 +560,7 @@ def _market(model, prm, rng, facts: Facts, events: dict[str, float], b: np.ndarr
     # mortgage by loan case (0 ordinary, 1 modest first buyer: guarantee and aid, 2 paid outright) and
     # [pole, size]: a max(pf value - aid, 0), as the per-household formula
     pf_m = 1.0 - prm["price_guarantee_share"] * prm["price_guarantee_discount"]
-    loan_tab = np.stack([a * np.maximum(1.0 * val - 0.0, 0.0), a * np.maximum(pf_m * val - prm["ownership_aid_eur"], 0.0),
+    loan_tab = np.stack([a * np.maximum(val, 0.0), a * np.maximum(pf_m * val - prm["ownership_aid_eur"], 0.0),
                          np.zeros_like(val)]).reshape(-1)                                   # [case * pole * size]
     own_tab = loan_tab + np.tile(prm["owner_charges_eur_m2"] * m2 + en, 3 * n_p)          # + charges + energy
     case = np.where(outright, 2, modest.astype(np.int64))
@@ -570,7 +570,7 @@ def _market(model, prm, rng, facts: Facts, events: dict[str, float], b: np.ndarr
     debt_cap = prm["max_debt_ratio"] * inc2
     young_ok = (facts.oldest[movers] <= prm["max_buy_age"])[:, None]
     mb, bb = prm["max_burden_accept"], np.float32(prm["beta_burden"])
-    crowd_pen = np.float32(prm["beta_overcrowded"]) * np.float32(1.0)
+    crowd_pen = np.float32(prm["beta_overcrowded"])
     gumbel = _gumbel32(rng, (k, m, 2))
     cand2 = cand * 2                                  # pole * 2: the flat (pole, size) index without the size
     def utilities(other: bool, r: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:

@@ -158,7 +158,7 @@ def place(cells: np.ndarray, w: np.ndarray, priority: np.ndarray, vacant: np.nda
     # the order of np.lexsort((-priority, cells)) in two stable sorts, the second a radix sort of small ints
     if order is None:
         order = np.argsort(-priority, kind="stable")
-    small = np.int16 if cells.size == 0 or cells.max() < np.iinfo(np.int16).max else np.int64
+    small = np.int16 if cells.max() < np.iinfo(np.int16).max else np.int64
     order = order[np.argsort(cells[order].astype(small), kind="stable")]
     return _take_in_order(cells, w, vacant, order)
 
